@@ -1,0 +1,190 @@
+"""Models: the Flax NNX networks, checkpoints (safetensors + JSON metadata) and loading by name.
+
+A checkpoint is one safetensors file of float32 weights whose header carries the JSON metadata
+(kind, architecture, encoding, corpus, training settings, held-out figures). `save_checkpoint` also
+writes the same metadata beside it as `PATH.json` for people to read; loading needs only the
+weights file. Nothing here is pickle.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from .encodings import VOCAB_SIZE
+from .errors import LivecrepreError
+
+SHIPPED_DIR = Path(__file__).parent / "shipped"
+CHECKPOINT_SUFFIX = ".ckpt"
+
+
+class MelodyRNN(nnx.Module):
+    """Embedding(vocab, embed) -> layers x LSTM(units) -> Dense(vocab), one token per tick."""
+
+    def __init__(self, vocab: int = VOCAB_SIZE, embed: int = 256, units: int = 256,
+                 layers: int = 2, *, rngs: nnx.Rngs):
+        self.vocab, self.units, self.layers = vocab, units, layers
+        self.embed = nnx.Embed(vocab, embed, rngs=rngs)
+        sizes = [embed] + [units] * layers
+        self.cells = nnx.List([nnx.OptimizedLSTMCell(sizes[i], units, rngs=rngs)
+                               for i in range(layers)])
+        self.out = nnx.Linear(units, vocab, rngs=rngs)
+
+    def initial_state(self, batch_shape: tuple[int, ...] = ()):
+        zeros = jnp.zeros(batch_shape + (self.units,), jnp.float32)
+        return tuple((zeros, zeros) for _ in range(self.layers))
+
+    def step(self, state, token):
+        """Feed one token; return the new recurrent state and the logits for the next token."""
+        x = self.embed(token)
+        new_state = []
+        for cell, carry in zip(self.cells, state):
+            carry, x = cell(carry, x)
+            new_state.append(carry)
+        return tuple(new_state), self.out(x)
+
+    def __call__(self, state, tokens):
+        """Teacher-forced run over tokens [batch, time]; returns (final state, logits [batch, time, vocab])."""
+        def body(carry, token):
+            carry, logits = self.step(carry, token)
+            return carry, logits
+
+        state, logits = jax.lax.scan(body, state, jnp.swapaxes(tokens, 0, 1))
+        return state, jnp.swapaxes(logits, 0, 1)
+
+
+MODEL_CLASSES = {"melody": MelodyRNN}
+
+
+@dataclass
+class Model:
+    """A loaded model: its network split into structure and parameters, plus its metadata."""
+
+    name: str
+    kind: str
+    config: dict
+    graphdef: object
+    params: nnx.State
+    meta: dict = field(default_factory=dict)
+    checksum: str = ""
+
+    @property
+    def structure(self) -> tuple:
+        """Models with the same structure share one compiled step."""
+        return (self.kind,) + tuple(sorted(self.config.items()))
+
+    def network(self) -> nnx.Module:
+        return nnx.merge(self.graphdef, self.params)
+
+    def initial_state(self):
+        return self.network().initial_state()
+
+    @classmethod
+    def from_network(cls, network: nnx.Module, name: str = "untitled", meta: dict | None = None):
+        kind = next((k for k, c in MODEL_CLASSES.items() if isinstance(network, c)), None)
+        if kind is None:
+            raise LivecrepreError(f"{name}: not a livecrepre model ({type(network).__name__})")
+        config = network_config(network)
+        graphdef, params = nnx.split(network, nnx.Param)
+        return cls(name, kind, config, graphdef, params, dict(meta or {}))
+
+
+def network_config(network: nnx.Module) -> dict:
+    if isinstance(network, MelodyRNN):
+        return {"vocab": network.vocab, "embed": network.embed.features,
+                "units": network.units, "layers": network.layers}
+    raise LivecrepreError(f"unknown network type {type(network).__name__}")
+
+
+def build_network(kind: str, config: dict, seed: int = 0) -> nnx.Module:
+    try:
+        return MODEL_CLASSES[kind](**config, rngs=nnx.Rngs(seed))
+    except KeyError:
+        raise LivecrepreError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_CLASSES)})")
+
+
+def _flat_params(params: nnx.State) -> dict[str, np.ndarray]:
+    return {"/".join(str(k) for k in path): np.asarray(var.get_value() if hasattr(var, "get_value") else var.value)
+            for path, var in nnx.to_flat_state(params)}
+
+
+def save_checkpoint(path: str | Path, network_or_model, meta: dict) -> Path:
+    from safetensors.numpy import save_file
+
+    model = (network_or_model if isinstance(network_or_model, Model)
+             else Model.from_network(network_or_model))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    full_meta = {**meta, "kind": model.kind, "config": model.config, "format": "livecrepre/1"}
+    text = json.dumps(full_meta, indent=1, sort_keys=True)
+    save_file(_flat_params(model.params), str(path), metadata={"livecrepre": text})
+    path.with_name(path.name + ".json").write_text(text + "\n")
+    return path
+
+
+def load_checkpoint(path: str | Path, name: str | None = None) -> Model:
+    """Load a checkpoint; any problem with the file is one LivecrepreError line."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    label = name or path.name
+    if not path.is_file():
+        raise LivecrepreError(f"{label}: no such checkpoint file ({path})")
+    try:
+        raw = path.read_bytes()
+        with safe_open(str(path), framework="numpy") as f:
+            header = f.metadata() or {}
+            weights = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(header["livecrepre"])
+        kind, config = meta["kind"], meta["config"]
+    except LivecrepreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every way a file can be broken reads the same
+        raise LivecrepreError(f"{label}: corrupt or not a livecrepre checkpoint "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})")
+    network = build_network(kind, config)
+    graphdef, params = nnx.split(network, nnx.Param)
+    flat = nnx.to_flat_state(params)
+    expected = {"/".join(str(k) for k in p) for p, _ in flat}
+    if expected != set(weights):
+        missing = sorted(expected - set(weights))[:3]
+        raise LivecrepreError(f"{label}: weights do not match a {kind} model of {config} "
+                              f"(missing {missing})")
+    for p, var in flat:
+        key = "/".join(str(k) for k in p)
+        if weights[key].shape != var.value.shape:
+            raise LivecrepreError(f"{label}: weight {key} has shape {weights[key].shape}, "
+                                  f"expected {var.value.shape}")
+        var.value = jnp.asarray(weights[key], jnp.float32)
+    params = nnx.from_flat_state(flat)
+    checksum = hashlib.sha256(raw).hexdigest()[:16]
+    return Model(name or path.stem, kind, config, graphdef, params, meta, checksum)
+
+
+def shipped_models() -> list[str]:
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*" + CHECKPOINT_SUFFIX))
+
+
+def load_model(spec, name: str | None = None) -> Model:
+    """A shipped model name, a checkpoint path, a Model, or a livecrepre network object."""
+    if isinstance(spec, Model):
+        return spec
+    if isinstance(spec, nnx.Module):
+        return Model.from_network(spec, name or type(spec).__name__)
+    if not isinstance(spec, (str, Path)):
+        raise LivecrepreError(f"{spec!r} is not a model (give a shipped name, a checkpoint path "
+                              f"or a model object)")
+    shipped = SHIPPED_DIR / f"{spec}{CHECKPOINT_SUFFIX}"
+    if isinstance(spec, str) and "/" not in spec and shipped.is_file():
+        return load_checkpoint(shipped, name or spec)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return load_checkpoint(path, name)
+    raise LivecrepreError(f"unknown model {str(spec)!r}: not a shipped model "
+                          f"({', '.join(shipped_models()) or 'none'}) and no such file")
