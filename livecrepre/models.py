@@ -73,6 +73,7 @@ class Model:
     params: nnx.State
     meta: dict = field(default_factory=dict)
     checksum: str = ""
+    _initial_state: object = field(default=None, repr=False)
 
     @property
     def structure(self) -> tuple:
@@ -83,7 +84,10 @@ class Model:
         return nnx.merge(self.graphdef, self.params)
 
     def initial_state(self):
-        return self.network().initial_state()
+        """The recurrent state to start from, as host arrays (computed once: cheap to reuse)."""
+        if self._initial_state is None:
+            self._initial_state = jax.device_get(self.network().initial_state())
+        return self._initial_state
 
     @classmethod
     def from_network(cls, network: nnx.Module, name: str = "untitled", meta: dict | None = None):
@@ -122,7 +126,7 @@ def save_checkpoint(path: str | Path, network_or_model, meta: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     full_meta = {**meta, "kind": model.kind, "config": model.config, "format": "livecrepre/1"}
-    text = json.dumps(full_meta, indent=1, sort_keys=True)
+    text = json.dumps(full_meta, indent=1, sort_keys=True, default=float)
     save_file(_flat_params(model.params), str(path), metadata={"livecrepre": text})
     path.with_name(path.name + ".json").write_text(text + "\n")
     return path

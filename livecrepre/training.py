@@ -98,7 +98,7 @@ def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
         state, s = score(model.params, state, window[:, :-1], window[:, 1:],
                          mask[:, start: start + chunk])
         total += float(s)
-    return total / mask.sum()
+    return float(total / mask.sum())
 
 
 def train_melody(dataset: Dataset, config: TrainConfig, report=print) -> tuple[Model, dict]:

@@ -14,7 +14,7 @@ from livecrepre.training import TrainConfig, train_melody
 if __name__ == "__main__":
     data_path = sys.argv[1] if len(sys.argv) > 1 else "data/folk.npz"
     out = sys.argv[2] if len(sys.argv) > 2 else "livecrepre/shipped/melody.ckpt"
-    epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 12
+    epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 16
     dataset = Dataset.load(data_path)
     config = TrainConfig(epochs=epochs, batch=64, seq_len=64, lr=2e-3, seed=0)
     print(f"{len(dataset.split(False))} training tunes, {len(dataset.split(True))} held out")

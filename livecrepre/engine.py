@@ -1,0 +1,533 @@
+"""The engine: a musical clock, voices stepping on it, controls landing on tick boundaries.
+
+Threads:
+- the caller's (IPython) thread does everything slow: loading and warming up models, opening ports,
+  parsing routes, writing files at stop. It then submits a control that the generator applies at a
+  tick boundary (next tick, beat or bar): a reference exchange, never a load or a compile.
+- the generator thread runs `lookahead` seconds ahead of wall time. Per tick it applies due
+  controls, asks each voice for the note starting there (voices generate in jitted blocks), sends
+  OSC bundles (timetagged) and records file routes, and queues MIDI, print and callable actions.
+- the dispatcher thread plays queued actions at their wall time and keeps the note ledger.
+"""
+from __future__ import annotations
+
+import atexit
+import heapq
+import itertools
+import math
+import re
+import secrets
+import sys
+import threading
+import time
+import weakref
+import zlib
+from collections import deque
+import queue
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+import jax
+import numpy as np
+
+from .clock import TempoMap, check_bpm, now
+from .dispatcher import Dispatcher
+from .errors import LivecrepreError
+from .events import Event
+from .io.midi import MidiPorts
+from .io.routes import FileRoute, Route, parse_route
+from .models import Model, load_model
+from .sampling import warm_up
+from .voice import Voice
+
+AT_CHOICES = ("now", "beat", "bar")
+_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_engines_at_exit() -> None:
+    for engine in list(_engines):
+        engine.stop()
+
+
+def check_temperature(value) -> float:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise LivecrepreError(f"temperature must be a number, not {value!r}")
+    if not math.isfinite(t) or t <= 0:
+        raise LivecrepreError(f"temperature must be above 0 (0.5 calm, 1 as trained, 1.5 wild), "
+                              f"not {value!r}")
+    return t
+
+
+def check_voice_name(name) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
+        raise LivecrepreError(f"bad voice name {name!r}: use letters, digits and _ (e.g. lead)")
+    return name
+
+
+def check_at(at) -> str:
+    at = "now" if at in (None, "tick", "next") else at
+    if at not in AT_CHOICES:
+        raise LivecrepreError(f"bad --at {at!r}: expected now, beat or bar")
+    return at
+
+
+@dataclass
+class _Control:
+    at: str
+    apply: Callable[[int], None]
+    what: str
+    tick: int | None = None
+    resolved: threading.Event = field(default_factory=threading.Event)
+
+
+class Engine:
+    """Live-codable generative instrument. Every method returns quickly and never stops the music."""
+
+    def __init__(self, bpm: float = 120, seed: int | None = None, ticks_per_beat: int = 4,
+                 beats_per_bar: int = 4, lookahead: float = 0.1, echo_errors: bool = True):
+        self._bpm = check_bpm(bpm)
+        self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
+        self.ticks_per_beat = int(ticks_per_beat)
+        self.beats_per_bar = int(beats_per_bar)
+        self.lookahead = float(lookahead)
+        self.echo_errors = echo_errors
+        self.voices: dict[str, Voice] = {}
+        self.errors: deque[tuple[str, str]] = deque(maxlen=20)
+        self.tempo: TempoMap | None = None
+        self.dispatcher = Dispatcher(on_error=self._route_failed)
+        self.midi_ports = MidiPorts()
+        self._lock = threading.RLock()  # held by the generator while it processes a tick
+        self._incoming: deque[_Control] = deque()
+        self._pending: list[tuple[int, int, _Control]] = []
+        self._seq = itertools.count()
+        self._wake = threading.Event()
+        self._next_tick = 0  # the next tick the generator will produce
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._wall_offset = time.time() - now()
+        self._closer = _Chores()
+        self.late_ticks = 0  # ticks produced after their own start time (should stay 0)
+        _engines.add(self)
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def bpm(self) -> float:
+        return self.tempo.bpm_at(self._next_tick) if self.tempo else self._bpm
+
+    @property
+    def tick(self) -> int:
+        """The tick sounding now (0 before start)."""
+        return max(0, math.floor(self.tempo.tick_at(now()))) if self.tempo and self._running else 0
+
+    def position(self, tick: int) -> str:
+        """`bar.beat.tick`, counted from 1."""
+        per_bar = self.ticks_per_beat * self.beats_per_bar
+        return (f"{tick // per_bar + 1}.{tick % per_bar // self.ticks_per_beat + 1}"
+                f".{tick % self.ticks_per_beat + 1}")
+
+    def report(self, message: str) -> None:
+        """An error the performer should see once: kept for status, printed as one line."""
+        self.errors.append((time.strftime("%H:%M:%S"), message))
+        if self.echo_errors:
+            print(f"livecrepre: {message}", file=sys.stderr, flush=True)
+
+    def _voice(self, name: str) -> Voice:
+        try:
+            return self.voices[name]
+        except KeyError:
+            known = ", ".join(self.voices) or "none yet"
+            raise LivecrepreError(f"unknown voice {name!r} (voices: {known})") from None
+
+    def _voice_key(self, name: str) -> np.ndarray:
+        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
+        return np.asarray(key, dtype=np.uint32)
+
+    # -- clock ------------------------------------------------------------------------------
+    def start(self, bpm: float | None = None, seed: int | None = None) -> str:
+        """Start the clock (idempotent: when running, applies bpm and unmutes after a panic)."""
+        bpm = check_bpm(bpm) if bpm is not None else None
+        with self._lock:
+            if self._running:
+                for voice in self.voices.values():
+                    voice.muted = False
+                if seed is not None and int(seed) != self.seed:
+                    self.report(f"already running with seed {self.seed}; stop first to change it")
+                if bpm is not None:
+                    self.set_bpm(bpm)
+                return f"running at {self.bpm:g} bpm, seed {self.seed}"
+            if bpm is not None:
+                self._bpm = bpm
+            if seed is not None:
+                self.seed = int(seed)
+                for name, voice in self.voices.items():
+                    voice.key = self._voice_key(name)
+            # A 1 ms switch interval keeps the dispatcher punctual beside busy Python threads.
+            sys.setswitchinterval(0.001)
+            origin = now() + self.lookahead + 0.05
+            self.tempo = TempoMap(self._bpm, self.ticks_per_beat, origin)
+            self._wall_offset = time.time() - now()
+            self._next_tick = 0
+            self._running = True
+            self.dispatcher.start()
+            self._thread = threading.Thread(target=self._run, name="livecrepre-generator",
+                                            daemon=True)
+            self._thread.start()
+        return f"started at {self._bpm:g} bpm, seed {self.seed}"
+
+    def stop(self) -> str:
+        """Stop the clock, release every note, write recordings, close ports; voices are removed."""
+        with self._lock:
+            was_running = self._running
+            self._running = False
+            self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        released = self.dispatcher.flush()
+        cut_tick = self._now_tick_ceil()
+        routes = [r for v in self.voices.values() for r in v.routes]
+        for route in _unique(routes):
+            self._silence(route)
+            route.cut(cut_tick)
+        self._closer.drain()  # earlier closes (file writes) finish first
+        written = []
+        for route in _unique(routes):
+            self._close(route)
+            if isinstance(route, FileRoute):
+                written.append(str(route.recorder.path))
+        self.dispatcher.stop()
+        self.midi_ports.close_all()
+        self.voices.clear()
+        self._discard_pending()
+        if not was_running and not written:
+            return "stopped"
+        return ("stopped" + (f", {released} note(s) released" if released else "")
+                + (f", wrote {', '.join(written)}" if written else ""))
+
+    def panic(self) -> str:
+        """Silence everything now: notes off, queued notes dropped, voices muted; the clock goes on."""
+        with self._lock:
+            for voice in self.voices.values():
+                voice.muted = True
+            released = self.dispatcher.flush()
+            cut_tick = self._now_tick_ceil()
+            for route in _unique(r for v in self.voices.values() for r in v.routes):
+                self._silence(route)
+                route.cut(cut_tick)
+        return (f"panic: {released} note(s) released, voices muted; the clock keeps going "
+                f"(%crepre start to unmute)")
+
+    def set_bpm(self, bpm, at: str = "now") -> int:
+        bpm = check_bpm(bpm)
+
+        def apply(tick: int) -> None:
+            self._bpm = bpm
+            if self.tempo is not None:
+                self.tempo.set_bpm(bpm, tick)
+            for route in _unique(r for v in self.voices.values() for r in v.routes):
+                if isinstance(route, FileRoute):
+                    route.tempo(tick, bpm)
+
+        return self._submit(at, apply, f"bpm {bpm:g}")
+
+    # -- voices -----------------------------------------------------------------------------
+    def voice(self, name: str, model="melody", temperature: float = 1.0, to=None,
+              at: str = "now", velocity: int = 100) -> int:
+        """Add a voice, or replace the one with this name. Routes default to `print`.
+
+        A route that cannot be opened is reported in one line; the voice keeps the others."""
+        check_voice_name(name)
+        temperature = check_temperature(temperature)
+        at = check_at(at)
+        if not 1 <= int(velocity) <= 127:
+            raise LivecrepreError(f"velocity must be 1-127, not {velocity!r}")
+        loaded = self._load(model)
+        existing = self.voices.get(name)
+        routes = self._make_routes(name, ["print"] if to is None else to,
+                                   existing.routes if existing else [])
+        key = self._voice_key(name)
+
+        def apply(tick: int) -> None:
+            old = self.voices.get(name)
+            if old is not None:
+                self._release(name, [r for r in old.routes if r not in routes], tick)
+            self.voices[name] = Voice(name, loaded, temperature, key, routes, tick, int(velocity))
+
+        return self._submit(at, apply, f"voice {name}")
+
+    def voice_off(self, name: str, at: str = "now") -> int:
+        """Remove a voice; its notes are released at the tick it goes."""
+        self._voice(name)
+        at = check_at(at)
+
+        def apply(tick: int) -> None:
+            voice = self.voices.pop(name, None)
+            if voice is not None:
+                self._release(name, voice.routes, tick)
+
+        return self._submit(at, apply, f"voice {name} off")
+
+    def swap(self, name: str, model, at: str = "now") -> int:
+        """Hot-swap a voice's model. Loading and compiling happen here, the exchange at the tick."""
+        self._voice(name)
+        at = check_at(at)
+        loaded = self._load(model)
+
+        def apply(tick: int) -> None:
+            voice = self.voices.get(name)
+            if voice is None:
+                raise LivecrepreError(f"voice {name} was removed before the swap")
+            voice.swap(loaded, tick)
+
+        return self._submit(at, apply, f"swap {name}")
+
+    def temp(self, name: str, temperature, at: str = "now") -> int:
+        """Set a voice's sampling temperature (a traced argument: never recompiles)."""
+        self._voice(name)
+        temperature = check_temperature(temperature)
+        at = check_at(at)
+        return self._submit(at, lambda tick: self.voices[name].set_temperature(temperature, tick),
+                            f"temp {name}")
+
+    def route(self, name: str, *routes, at: str = "now") -> int:
+        """Replace where a voice's notes go. Routes kept by spec keep recording without a break."""
+        voice = self._voice(name)
+        at = check_at(at)
+        specs = [r for spec in routes for r in (spec if isinstance(spec, (list, tuple)) else [spec])]
+        new_routes = self._make_routes(name, specs, voice.routes)
+
+        def apply(tick: int) -> None:
+            v = self.voices.get(name)
+            if v is not None:
+                self._release(name, [r for r in v.routes if r not in new_routes], tick)
+                v.routes = new_routes
+
+        return self._submit(at, apply, f"route {name}")
+
+    # -- what the caller's thread prepares ----------------------------------------------------
+    def _load(self, spec) -> Model:
+        model = load_model(spec)
+        if model.kind != "melody":
+            raise LivecrepreError(f"{model.name}: a {model.kind} model cannot play in a melody voice")
+        warm_up(model)  # compile here, never on the clock's threads
+        return model
+
+    def _make_routes(self, voice: str, specs, current: list[Route]) -> list[Route]:
+        if isinstance(specs, str) or callable(specs):
+            specs = [specs]
+        routes: list[Route] = []
+        for spec in specs:
+            same = [r for r in current if (r.spec == spec if isinstance(spec, str)
+                                           else getattr(r, "fn", None) is spec)]
+            if same:
+                routes.append(same[0])
+                continue
+            try:
+                routes.append(parse_route(spec, voice=voice, midi_ports=self.midi_ports,
+                                          ticks_per_beat=self.ticks_per_beat,
+                                          start_tick=self._next_tick, bpm=self.bpm))
+            except LivecrepreError as exc:
+                kept = ", ".join(map(repr, routes)) or "no routes yet"
+                self.report(f"{exc} (voice {voice} keeps {kept})")
+        return routes
+
+    # -- controls ---------------------------------------------------------------------------
+    def _submit(self, at: str, apply: Callable[[int], None], what: str) -> int:
+        """Apply at the next tick, beat or bar; returns the tick where it lands."""
+        control = _Control(check_at(at), apply, what)
+        with self._lock:
+            if not self._running:
+                control.tick = self._next_tick
+                self._apply(control)
+                return control.tick
+            self._incoming.append(control)
+        self._wake.set()
+        control.resolved.wait(2.0)
+        return control.tick if control.tick is not None else self._next_tick
+
+    def _resolve_incoming(self) -> None:
+        while self._incoming:
+            control = self._incoming.popleft()
+            tick, per_beat = self._next_tick, self.ticks_per_beat
+            if control.at == "beat":
+                tick = -(-tick // per_beat) * per_beat
+            elif control.at == "bar":
+                per_bar = per_beat * self.beats_per_bar
+                tick = -(-tick // per_bar) * per_bar
+            control.tick = tick
+            control.resolved.set()
+            heapq.heappush(self._pending, (tick, next(self._seq), control))
+
+    def _apply(self, control: _Control) -> None:
+        try:
+            control.apply(control.tick)
+        except Exception as exc:  # noqa: BLE001 - a failing control must not stop the clock
+            self.report(f"{control.what}: {exc}")
+        finally:
+            control.resolved.set()
+
+    def _discard_pending(self) -> None:
+        for _, _, control in self._pending:
+            control.resolved.set()
+        self._pending.clear()
+        while self._incoming:
+            self._incoming.popleft().resolved.set()
+
+    # -- the generator thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while self._running:
+            self._resolve_incoming()
+            wait = self.tempo.time_of(self._next_tick) - self.lookahead - now()
+            if wait > 0:
+                self._wake.wait(min(wait, 0.05))
+                self._wake.clear()
+                continue
+            with self._lock:
+                if not self._running:
+                    return
+                self._resolve_incoming()
+                self._tick(self._next_tick)
+                self._next_tick += 1
+
+    def _tick(self, tick: int) -> None:
+        while self._pending and self._pending[0][0] <= tick:
+            self._apply(heapq.heappop(self._pending)[2])
+        start = self.tempo.time_of(tick)
+        if now() > start:
+            self.late_ticks += 1
+        for voice in list(self.voices.values()):
+            try:
+                note = voice.note_at(tick)
+            except Exception as exc:  # noqa: BLE001 - a broken model silences only its voice
+                self.voices.pop(voice.name, None)
+                self._release(voice.name, voice.routes, tick)
+                self.report(f"voice {voice.name}: model failed at tick {tick} "
+                            f"({type(exc).__name__}: {exc}); voice removed")
+                continue
+            if note is None or voice.muted:
+                continue
+            end = self.tempo.time_of(note.end_tick)
+            event = Event(voice.name, note.pitch, voice.velocity, tick, note.end_tick - tick,
+                          start, end, start + self._wall_offset, self.position(tick))
+            for route in voice.routes:
+                if route.muted:
+                    continue
+                try:
+                    route.send(event, self.dispatcher)
+                except Exception as exc:  # noqa: BLE001 - one bad route, the others go on
+                    self._route_failed(route, exc)
+
+    def _release(self, voice: str, routes: list[Route], tick: int) -> None:
+        """Routes leaving a voice at `tick`: their notes end there; then they are closed."""
+        for route in routes:
+            if route.uses_dispatcher:
+                mark = self.dispatcher.watermark()
+                flush = partial(self.dispatcher.flush, route, mark)
+                if self.tempo is not None and self._running:
+                    self.dispatcher.at(self.tempo.time_of(tick), flush, owner=self)
+                else:
+                    flush()
+            route.cut(tick)
+            self._closer.submit(self._close, route)
+
+    def _close(self, route: Route) -> None:
+        try:
+            route.close()
+        except Exception as exc:  # noqa: BLE001
+            self.report(f"route {route.spec}: {type(exc).__name__}: {exc}")
+
+    def _silence(self, route: Route) -> None:
+        try:
+            route.silence()
+        except Exception:  # noqa: BLE001 - silencing a vanished port is best effort
+            pass
+
+    def _route_failed(self, route, exc: BaseException) -> None:
+        if isinstance(route, Route) and not route.muted:
+            route.muted = True
+            self.report(f"route {route.spec} failed ({type(exc).__name__}: {exc}); route muted, "
+                        f"the voice keeps its other routes")
+        elif not isinstance(route, Route):
+            self.report(f"{type(exc).__name__}: {exc}")
+
+    def _now_tick_ceil(self) -> int:
+        if self.tempo is None:
+            return self._next_tick
+        return min(self._next_tick, max(0, math.ceil(self.tempo.tick_at(now()))))
+
+    # -- status -----------------------------------------------------------------------------
+    def status_info(self) -> dict:
+        lateness = self.dispatcher.lateness[-2000:]
+        return {
+            "running": self._running, "bpm": self.bpm, "tick": self.tick, "seed": self.seed,
+            "position": self.position(self.tick), "lookahead": self.lookahead,
+            "voices": {name: {"model": v.model.name, "temperature": v.temperature,
+                              "routes": [r.spec + (" (muted)" if r.muted else "") for r in v.routes],
+                              "muted": v.muted, "notes": v.notes_played}
+                       for name, v in self.voices.items()},
+            "late_p99_ms": (float(np.percentile(lateness, 99)) * 1000 if lateness else None),
+            "errors": list(self.errors)[-5:],
+        }
+
+    def status(self) -> str:
+        info = self.status_info()
+        state = "running" if info["running"] else "stopped"
+        lines = [f"livecrepre {state}: {info['bpm']:g} bpm, bar {info['position']} "
+                 f"(tick {info['tick']}), seed {info['seed']}, lookahead {self.lookahead * 1000:.0f} ms"
+                 + (f", p99 late {info['late_p99_ms']:.2f} ms" if info["late_p99_ms"] is not None else "")]
+        if not info["voices"]:
+            lines.append("  no voices (add one: %voice lead melody --to print)")
+        for name, v in info["voices"].items():
+            routes = ", ".join(v["routes"]) or "no routes"
+            lines.append(f"  {name:<8} {v['model']:<12} temp {v['temperature']:<5g} -> {routes}"
+                         + ("  [muted]" if v["muted"] else "") + f"  ({v['notes']} notes)")
+        if info["errors"]:
+            lines.append("recent errors:")
+            lines += [f"  {when} {message}" for when, message in info["errors"]]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<livecrepre.Engine {self.status().splitlines()[0]}>"
+
+
+class _Chores:
+    """Slow chores (closing routes, writing takes) run in order on a worker, off the clock's threads."""
+
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fn, *args) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._work, name="livecrepre-chores", daemon=True)
+            self._thread.start()
+        self._queue.put((fn, args))
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._queue.get()
+            try:
+                fn(*args)
+            finally:
+                self._queue.task_done()
+
+    def drain(self) -> None:
+        """Wait until every submitted chore is done."""
+        self._queue.join()
+
+
+def _unique(routes) -> list[Route]:
+    seen, out = set(), []
+    for route in routes:
+        if id(route) not in seen:
+            seen.add(id(route))
+            out.append(route)
+    return out

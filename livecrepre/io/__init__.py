@@ -1,0 +1,1 @@
+"""Where events go: OSC, MIDI ports, MIDI files, print, Python callables."""

@@ -1,0 +1,83 @@
+"""MIDI output ports through mido: choosing a port by name, substring, index or `virtual`.
+
+Any failure to reach a backend or a port is one LivecrepreError line. Ports are opened once per
+engine and shared by every route that names them.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import mido
+
+from ..errors import LivecrepreError
+
+VIRTUAL = "virtual"
+
+
+def _backend_label() -> str:
+    return os.environ.get("MIDO_BACKEND", "mido.backends.rtmidi")
+
+
+def output_names() -> list[str]:
+    try:
+        return list(mido.get_output_names())
+    except Exception as exc:  # noqa: BLE001 - rtmidi raises its own error types
+        raise LivecrepreError(
+            f"no MIDI backend on this machine ({_backend_label()}: {str(exc).strip() or type(exc).__name__})")
+
+
+def resolve_output(spec: str) -> str:
+    """The full port name that `spec` (a name, a unique substring, or an index) selects."""
+    names = output_names()
+    available = ", ".join(repr(n) for n in names) or "none"
+    if spec.isdigit():
+        index = int(spec)
+        if index >= len(names):
+            raise LivecrepreError(f"midi:{spec}: no MIDI output with index {index} (available: {available})")
+        return names[index]
+    if spec in names:
+        return spec
+    matches = [n for n in names if spec.lower() in n.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise LivecrepreError(f"midi:{spec}: no such MIDI output port (available: {available})")
+    raise LivecrepreError(f"midi:{spec}: ambiguous MIDI port, matches {', '.join(map(repr, matches))}")
+
+
+class MidiPorts:
+    """The engine's open MIDI outputs, by name."""
+
+    def __init__(self, client_name: str = "livecrepre"):
+        self.client_name = client_name
+        self._ports: dict[str, mido.ports.BaseOutput] = {}
+        self._lock = threading.Lock()
+
+    def open(self, spec: str):
+        with self._lock:
+            if spec == VIRTUAL:
+                key = VIRTUAL
+                if key not in self._ports:
+                    try:
+                        self._ports[key] = mido.open_output(self.client_name, virtual=True)
+                    except Exception as exc:  # noqa: BLE001
+                        raise LivecrepreError(f"midi:virtual: cannot open a virtual port "
+                                              f"({_backend_label()}: {str(exc).strip()})")
+                return self._ports[key]
+            name = resolve_output(spec)
+            if name not in self._ports:
+                try:
+                    self._ports[name] = mido.open_output(name)
+                except Exception as exc:  # noqa: BLE001
+                    raise LivecrepreError(f"midi:{spec}: cannot open {name!r} ({str(exc).strip()})")
+            return self._ports[name]
+
+    def close_all(self) -> None:
+        with self._lock:
+            for port in self._ports.values():
+                try:
+                    port.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            self._ports.clear()

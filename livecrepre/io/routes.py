@@ -1,0 +1,177 @@
+"""Routes: where a voice's notes go. Parsing a route spec and sending one note, per kind.
+
+    osc://HOST:PORT/ADDRESS   OSC bundle per note, timetagged, sent ahead (see io/osc.py)
+    midi:PORT[:CHANNEL]       note_on/note_off at the note's wall time (PORT: name, substring, index, virtual)
+    file:PATH.mid             recorded at tick times, written as a standard MIDI file
+    print                     a readable line per note, at the note's wall time
+    a Python callable         called with the Event at the note's wall time
+
+Dispatcher routes (midi, print, callable) queue their actions in the engine's dispatcher, which keeps
+the note ledger; OSC and file routes are handled when the note is generated, ahead of time.
+"""
+from __future__ import annotations
+
+import sys
+from functools import partial
+from typing import Callable
+from urllib.parse import urlsplit
+
+import mido
+
+from ..errors import LivecrepreError
+from ..events import Event
+from .midi import MidiPorts
+from .osc import OscSender, note_bundle
+from .recording import MidiFileRecorder
+
+ROUTE_HELP = "osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print, or a callable"
+
+
+class Route:
+    spec: str = ""
+    uses_dispatcher = False
+    muted = False  # set by the engine after the route failed once
+
+    def send(self, event: Event, dispatcher) -> None:
+        raise NotImplementedError
+
+    def cut(self, tick: int) -> None:
+        """Notes recorded by the route itself end at `tick` (dispatcher routes are cut by the ledger)."""
+
+    def silence(self) -> None:
+        """Extra silencing after the ledger was flushed (e.g. MIDI all-notes-off)."""
+
+    def close(self) -> None:
+        """Release what the route holds (write a file); called off the clock's threads."""
+
+    def __repr__(self) -> str:
+        return self.spec
+
+
+class OscRoute(Route):
+    def __init__(self, spec: str, host: str, port: int, address: str):
+        self.spec, self.address = spec, address
+        self.sender = OscSender(host, port)
+
+    def send(self, event, dispatcher):
+        self.sender.send(note_bundle(self.address, event))
+
+    def close(self):
+        self.sender.close()
+
+
+class MidiRoute(Route):
+    uses_dispatcher = True
+
+    def __init__(self, spec: str, port, channel: int):
+        self.spec, self.port, self.channel = spec, port, channel  # channel 1-16
+
+    def send(self, event, dispatcher):
+        ch = self.channel - 1
+        on = mido.Message("note_on", note=event.pitch, velocity=event.velocity, channel=ch)
+        off = mido.Message("note_off", note=event.pitch, velocity=0, channel=ch)
+        dispatcher.note(event.time, partial(self.port.send, on), event.end_time,
+                        partial(self.port.send, off), owner=self)
+
+    def silence(self):
+        self.port.send(mido.Message("control_change", control=123, value=0, channel=self.channel - 1))
+
+
+class FileRoute(Route):
+    def __init__(self, spec: str, recorder: MidiFileRecorder):
+        self.spec, self.recorder = spec, recorder
+
+    def send(self, event, dispatcher):
+        self.recorder.add_note(event.tick, event.end_tick, event.pitch, event.velocity)
+
+    def tempo(self, tick: int, bpm: float) -> None:
+        self.recorder.tempo(tick, bpm)
+
+    def cut(self, tick):
+        self.recorder.cut(tick)
+
+    def close(self):
+        self.recorder.write()
+
+
+class PrintRoute(Route):
+    uses_dispatcher = True
+    spec = "print"
+
+    def __init__(self, stream=None):
+        self.stream = stream
+
+    def _print(self, event: Event):
+        print(event.describe(), file=self.stream or sys.stdout, flush=True)
+
+    def send(self, event, dispatcher):
+        dispatcher.at(event.time, partial(self._print, event), owner=self)
+
+
+class CallableRoute(Route):
+    uses_dispatcher = True
+
+    def __init__(self, fn: Callable[[Event], object]):
+        self.fn = fn
+        self.spec = f"{getattr(fn, '__qualname__', None) or type(fn).__name__}()"
+
+    def _call(self, event):
+        if not self.muted:
+            self.fn(event)
+
+    def send(self, event, dispatcher):
+        dispatcher.at(event.time, partial(self._call, event), owner=self)
+
+
+def parse_route(spec, *, voice: str, midi_ports: MidiPorts, ticks_per_beat: int,
+                start_tick: int, bpm: float) -> Route:
+    """Build a route from its spec; any problem is one LivecrepreError line naming the spec."""
+    if callable(spec) and not isinstance(spec, str):
+        return CallableRoute(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise LivecrepreError(f"bad route {spec!r}: expected {ROUTE_HELP}")
+    spec = spec.strip()
+    if spec == "print":
+        return PrintRoute()
+    if spec.startswith("osc://"):
+        return _osc_route(spec, voice)
+    if spec.startswith("midi:"):
+        return _midi_route(spec, midi_ports)
+    if spec.startswith("file:"):
+        path = spec[len("file:"):]
+        if not path.lower().endswith((".mid", ".midi")):
+            raise LivecrepreError(f"bad route {spec!r}: a file route records MIDI, name it file:PATH.mid")
+        return FileRoute(spec, MidiFileRecorder(path, ticks_per_beat, start_tick, bpm))
+    raise LivecrepreError(f"bad route {spec!r}: expected {ROUTE_HELP}")
+
+
+def _osc_route(spec: str, voice: str) -> OscRoute:
+    parts = urlsplit(spec)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or not 0 < port < 65536:
+        raise LivecrepreError(f"bad route {spec!r}: expected osc://HOST:PORT/ADDRESS, e.g. "
+                              f"osc://127.0.0.1:57120/{voice}")
+    address = parts.path if parts.path not in ("", "/") else f"/{voice}"
+    try:
+        return OscRoute(spec, parts.hostname, port, address)
+    except OSError as exc:
+        raise LivecrepreError(f"bad route {spec!r}: {exc.strerror or exc}")
+
+
+def split_midi_spec(spec: str) -> tuple[str, int]:
+    """`midi:PORT[:CHANNEL]` -> (port, channel); a trailing :N is a channel only when N is 1-16."""
+    rest = spec[len("midi:"):]
+    port, _, last = rest.rpartition(":")
+    if port and last.isdigit() and 1 <= int(last) <= 16:
+        return port, int(last)
+    return rest, 1
+
+
+def _midi_route(spec: str, midi_ports: MidiPorts) -> MidiRoute:
+    port_spec, channel = split_midi_spec(spec)
+    if not port_spec:
+        raise LivecrepreError(f"bad route {spec!r}: expected midi:PORT[:CHANNEL], e.g. midi:Synth:1")
+    return MidiRoute(spec, midi_ports.open(port_spec), channel)

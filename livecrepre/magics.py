@@ -1,0 +1,191 @@
+"""IPython magics: a thin skin over `Engine`. Each magic parses its arguments and calls the API.
+
+Errors the performer can cause are shown as one line (IPython's UsageError); the music goes on.
+"""
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .engine import AT_CHOICES, Engine
+from .errors import LivecrepreError
+from .models import Model
+
+ROUTE_PREFIXES = ("osc://", "midi:", "file:")
+
+
+def _at_argument():
+    return argument("--at", default="now", choices=AT_CHOICES,
+                    help="when it lands: the next tick (now, default), beat or bar")
+
+
+@magics_class
+class CrepreMagics(Magics):
+    def __init__(self, shell, engine: Engine):
+        super().__init__(shell)
+        self.engine = engine
+
+    # -- helpers ------------------------------------------------------------------------
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LivecrepreError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _user_object(self, name: str):
+        return self.shell.user_ns.get(name) if name.isidentifier() else None
+
+    def _model(self, spec: str):
+        """A name in the user's namespace holding a model, else a shipped name or path."""
+        obj = self._user_object(spec)
+        from flax import nnx
+
+        return obj if isinstance(obj, (Model, nnx.Module)) else spec
+
+    def _routes(self, specs):
+        """Route specs; a bare name of a callable in the user's namespace becomes that callable."""
+        out = []
+        for spec in specs or []:
+            obj = self._user_object(spec)
+            is_route_word = spec == "print" or spec.startswith(ROUTE_PREFIXES)
+            out.append(obj if callable(obj) and not is_route_word else spec)
+        return out
+
+    def _lands(self, tick: int) -> str:
+        if not self.engine.running:
+            return " (clock stopped: %crepre start)"
+        return f" from bar {self.engine.position(tick)}"
+
+    # -- magics -------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("action", choices=["start", "stop", "panic", "status"],
+              help="start the clock (idempotent; unmutes after panic), stop all (notes off, "
+                   "voices removed, recordings written), panic (silence now, clock keeps going), "
+                   "status (tempo, position, voices, routes, recent errors)")
+    @argument("--bpm", type=float, default=None, help="tempo in beats per minute (start)")
+    @argument("--seed", type=int, default=None, help="seed every voice's random key (start)")
+    @line_magic
+    def crepre(self, line):
+        """Start, stop, silence or inspect the livecrepre engine.
+
+        %crepre start [--bpm B] [--seed S]
+        %crepre stop | panic | status
+        """
+        args = parse_argstring(self.crepre, line)
+        engine = self.engine
+        if args.action == "start":
+            print(self._call(engine.start, bpm=args.bpm, seed=args.seed))
+        elif args.action == "stop":
+            print(self._call(engine.stop))
+        elif args.action == "panic":
+            print(self._call(engine.panic))
+        else:
+            print(engine.status())
+
+    @magic_arguments()
+    @argument("bpm", help="beats per minute, above 0")
+    @_at_argument()
+    @line_magic
+    def bpm(self, line):
+        """Change tempo: %bpm 132 [--at beat|bar]. Lands on a tick boundary, no jump, no drift."""
+        args = parse_argstring(self.bpm, line)
+        tick = self._call(self.engine.set_bpm, args.bpm, at=args.at)
+        print(f"{self.engine.bpm:g} bpm{self._lands(tick)}")
+
+    @magic_arguments()
+    @argument("name", help="voice name, e.g. lead")
+    @argument("model", nargs="?", default="melody",
+              help="shipped model name, checkpoint path, or a model in your namespace (default melody)")
+    @argument("--temp", type=float, default=1.0, help="sampling temperature, above 0 (default 1)")
+    @argument("--to", nargs="+", default=None, metavar="ROUTE",
+              help="osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print, or the "
+                   "name of a callable (default print)")
+    @argument("--velocity", type=int, default=100, help="MIDI velocity 1-127 (default 100)")
+    @argument("--off", action="store_true", help="remove the voice; its notes are released")
+    @_at_argument()
+    @line_magic
+    def voice(self, line):
+        """Add or replace a voice, or remove one.
+
+        %voice lead melody --temp 0.8 --to midi:Synth:1 osc://127.0.0.1:57120/lead --at bar
+        %voice lead --off
+        """
+        args = parse_argstring(self.voice, line)
+        if args.off:
+            tick = self._call(self.engine.voice_off, args.name, at=args.at)
+            print(f"{args.name}: off{self._lands(tick)}")
+            return
+        tick = self._call(self.engine.voice, args.name, self._model(args.model),
+                          temperature=args.temp, to=self._routes(args.to), at=args.at,
+                          velocity=args.velocity)
+        voice = self.engine.voices.get(args.name)
+        routes = ", ".join(map(repr, voice.routes)) if voice else "?"
+        print(f"{args.name}: {args.model} at temp {args.temp:g} -> {routes or 'no routes'}"
+              f"{self._lands(tick)}")
+
+    @magic_arguments()
+    @argument("name", help="voice name")
+    @argument("model", help="shipped model name, checkpoint path, or a model in your namespace")
+    @_at_argument()
+    @line_magic
+    def swap(self, line):
+        """Hot-swap a voice's model; the clock keeps going: %swap lead my_reels.ckpt --at bar.
+
+        Loading and compiling happen before the swap; the exchange lands on the tick, beat or bar.
+        """
+        args = parse_argstring(self.swap, line)
+        tick = self._call(self.engine.swap, args.name, self._model(args.model), at=args.at)
+        print(f"{args.name}: {args.model}{self._lands(tick)}")
+
+    @magic_arguments()
+    @argument("name", help="voice name")
+    @argument("temperature", help="above 0: 0.5 calm, 1 as trained, 1.5 wild")
+    @_at_argument()
+    @line_magic
+    def temp(self, line):
+        """Set a voice's sampling temperature: %temp lead 1.3 [--at beat|bar]. Never recompiles."""
+        args = parse_argstring(self.temp, line)
+        tick = self._call(self.engine.temp, args.name, args.temperature, at=args.at)
+        print(f"{args.name}: temp {float(args.temperature):g}{self._lands(tick)}")
+
+    @magic_arguments()
+    @argument("name", help="voice name")
+    @argument("routes", nargs="+", metavar="ROUTE",
+              help="osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print, or a callable's name")
+    @_at_argument()
+    @line_magic
+    def route(self, line):
+        """Replace where a voice's notes go: %route bass midi:Synth:2 file:takes/set.mid.
+
+        Routes you keep carry on (a file keeps recording); routes you drop release their notes.
+        """
+        args = parse_argstring(self.route, line)
+        tick = self._call(self.engine.route, args.name, *self._routes(args.routes), at=args.at)
+        voice = self.engine.voices.get(args.name)
+        routes = ", ".join(map(repr, voice.routes)) if voice else "?"
+        print(f"{args.name} -> {routes or 'no routes'}{self._lands(tick)}")
+
+
+_loaded: dict[int, CrepreMagics] = {}
+
+
+def load_ipython_extension(ipython) -> None:
+    if id(ipython) in _loaded:
+        return
+    engine = Engine()
+    magics = CrepreMagics(ipython, engine)
+    ipython.register_magics(magics)
+    _loaded[id(ipython)] = magics
+    ipython.user_ns.setdefault("engine", engine)
+
+
+def unload_ipython_extension(ipython) -> None:
+    magics = _loaded.pop(id(ipython), None)
+    if magics is not None:
+        magics.engine.stop()
+
+
+def engine_of(ipython) -> Engine:
+    """The engine the extension made for this shell (for scripts and tests)."""
+    return _loaded[id(ipython)].engine

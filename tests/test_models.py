@@ -1,0 +1,105 @@
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from livecrepre.encodings import START_TOKEN, VOCAB_SIZE
+from livecrepre.errors import LivecrepreError
+from livecrepre.models import SHIPPED_DIR, MelodyRNN, load_checkpoint, load_model, save_checkpoint
+from livecrepre.sampling import compiled_count, generate_block, warm_up
+
+
+@pytest.fixture(scope="module")
+def melody():
+    return load_model("melody")
+
+
+def test_shipped_melody_checkpoint_is_data_with_metadata(melody):
+    assert melody.kind == "melody"
+    assert melody.config == {"vocab": VOCAB_SIZE, "embed": 256, "units": 256, "layers": 2}
+    sidecar = json.loads((SHIPPED_DIR / "melody.ckpt.json").read_text())
+    assert sidecar == melody.meta
+    assert "oneills1850" in sidecar["corpus"] and "ryansMammoth" in sidecar["corpus"]
+    assert sidecar["training"]["heldout_nll"] < 1.5  # nats/token on held-out tunes
+    with open(SHIPPED_DIR / "melody.ckpt", "rb") as f:
+        assert not f.read(2).startswith(b"\x80")  # not a pickle
+    n_params = sum(x.size for x in jax.tree.leaves(melody.params))
+    assert 1.0e6 < n_params < 1.3e6
+
+
+def test_temperature_is_traced_and_never_recompiles(melody):
+    warm_up(melody)
+    before = compiled_count(melody)
+    state = melody.initial_state()
+    outputs = set()
+    for temperature in [0.1, 0.5, 0.9, 1.0, 1.3, 2.0, 3.7]:
+        _, tokens, _ = generate_block(melody, state, START_TOKEN, jax.random.PRNGKey(0), 0, temperature)
+        outputs.add(tuple(int(t) for t in tokens))
+    assert compiled_count(melody) == before == 1
+    assert len(outputs) > 1  # the temperature did change what was sampled
+
+
+def test_same_key_same_tokens_new_weights_same_compile(melody, tmp_path):
+    state = melody.initial_state()
+    a = generate_block(melody, state, START_TOKEN, jax.random.PRNGKey(5), 32, 1.0)[1]
+    b = generate_block(melody, state, START_TOKEN, jax.random.PRNGKey(5), 32, 1.0)[1]
+    c = generate_block(melody, state, START_TOKEN, jax.random.PRNGKey(6), 32, 1.0)[1]
+    assert list(a) == list(b)
+    assert list(a) != list(c)
+    copy = tmp_path / "copy.ckpt"
+    shutil.copy(SHIPPED_DIR / "melody.ckpt", copy)
+    other = load_checkpoint(copy)  # new weights object, same structure
+    before = compiled_count(melody)
+    generate_block(other, state, START_TOKEN, jax.random.PRNGKey(5), 32, 1.0)
+    assert compiled_count(other) == before
+
+
+def test_the_shipped_model_plays_folk_like_lines(melody):
+    """Samples should look like tunes: pitches in a singable range, mostly stepwise, notes on the grid."""
+    state, prev, tokens = melody.initial_state(), START_TOKEN, []
+    key = jax.random.PRNGKey(1)
+    for block in range(16):
+        state, out, _ = generate_block(melody, state, prev, key, block * 16, 1.0)
+        tokens += [int(t) for t in out]
+        prev = tokens[-1]
+    pitches = [t for t in tokens if t < 128]
+    assert len(pitches) > 60  # 256 16ths of a reel or jig hold many notes
+    assert 50 <= np.median(pitches) <= 85
+    steps = np.abs(np.diff(pitches))
+    assert np.mean(steps <= 4) > 0.6  # folk tunes move mostly by step and small leaps
+
+
+def test_checkpoint_round_trip(tmp_path):
+    from flax import nnx
+
+    net = MelodyRNN(embed=16, units=32, layers=1, rngs=nnx.Rngs(0))
+    path = save_checkpoint(tmp_path / "small.ckpt", net, {"corpus": "test"})
+    model = load_checkpoint(path)
+    assert model.config == {"vocab": 130, "embed": 16, "units": 32, "layers": 1}
+    assert model.meta["corpus"] == "test"
+    assert (tmp_path / "small.ckpt.json").exists()
+
+
+def test_unknown_and_missing_models_are_one_line():
+    with pytest.raises(LivecrepreError, match="unknown model 'nosuchmodel'"):
+        load_model("nosuchmodel")
+    with pytest.raises(LivecrepreError, match="unknown model"):
+        load_model("/tmp/definitely/not/here.ckpt")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"\x80\x04\x95pickle"])
+def test_corrupt_checkpoint_is_one_line(tmp_path, content):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(content)
+    with pytest.raises(LivecrepreError, match="corrupt or not a livecrepre checkpoint") as err:
+        load_model(str(bad))
+    assert "\n" not in str(err.value)
+
+
+def test_truncated_checkpoint_is_one_line(tmp_path):
+    bad = tmp_path / "cut.ckpt"
+    bad.write_bytes((SHIPPED_DIR / "melody.ckpt").read_bytes()[:100_000])
+    with pytest.raises(LivecrepreError, match="corrupt"):
+        load_model(str(bad))
