@@ -81,7 +81,8 @@ class _Control:
     apply: Callable[[int], None]
     what: str
     tick: int | None = None
-    resolved: threading.Event = field(default_factory=threading.Event)
+    resolved: threading.Event = field(default_factory=threading.Event)  # its tick is known
+    applied: threading.Event = field(default_factory=threading.Event)
 
 
 class Engine:
@@ -341,7 +342,9 @@ class Engine:
 
     # -- controls ---------------------------------------------------------------------------
     def _submit(self, at: str, apply: Callable[[int], None], what: str) -> int:
-        """Apply at the next tick, beat or bar; returns the tick where it lands."""
+        """Apply at the next tick, beat or bar; returns the tick where it lands.
+
+        For `now` this returns once applied (within a tick), so status shows it at once."""
         control = _Control(check_at(at), apply, what)
         with self._lock:
             if not self._running:
@@ -350,7 +353,7 @@ class Engine:
                 return control.tick
             self._incoming.append(control)
         self._wake.set()
-        control.resolved.wait(2.0)
+        (control.applied if control.at == "now" else control.resolved).wait(2.0)
         return control.tick if control.tick is not None else self._next_tick
 
     def _resolve_incoming(self) -> None:
@@ -373,13 +376,15 @@ class Engine:
             self.report(f"{control.what}: {exc}")
         finally:
             control.resolved.set()
+            control.applied.set()
 
     def _discard_pending(self) -> None:
-        for _, _, control in self._pending:
-            control.resolved.set()
+        controls = [c for _, _, c in self._pending] + list(self._incoming)
         self._pending.clear()
-        while self._incoming:
-            self._incoming.popleft().resolved.set()
+        self._incoming.clear()
+        for control in controls:
+            control.resolved.set()
+            control.applied.set()
 
     # -- the generator thread ----------------------------------------------------------------
     def _run(self) -> None:

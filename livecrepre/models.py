@@ -114,7 +114,7 @@ def build_network(kind: str, config: dict, seed: int = 0) -> nnx.Module:
 
 
 def _flat_params(params: nnx.State) -> dict[str, np.ndarray]:
-    return {"/".join(str(k) for k in path): np.asarray(var.get_value() if hasattr(var, "get_value") else var.value)
+    return {"/".join(str(k) for k in path): np.asarray(var.get_value())
             for path, var in nnx.to_flat_state(params)}
 
 
@@ -162,10 +162,11 @@ def load_checkpoint(path: str | Path, name: str | None = None) -> Model:
                               f"(missing {missing})")
     for p, var in flat:
         key = "/".join(str(k) for k in p)
-        if weights[key].shape != var.value.shape:
+        expected_shape = var.get_value().shape
+        if weights[key].shape != expected_shape:
             raise LivecrepreError(f"{label}: weight {key} has shape {weights[key].shape}, "
-                                  f"expected {var.value.shape}")
-        var.value = jnp.asarray(weights[key], jnp.float32)
+                                  f"expected {expected_shape}")
+        var.set_value(jnp.asarray(weights[key], jnp.float32))
     params = nnx.from_flat_state(flat)
     checksum = hashlib.sha256(raw).hexdigest()[:16]
     return Model(name or path.stem, kind, config, graphdef, params, meta, checksum)

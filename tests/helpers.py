@@ -8,6 +8,6 @@ from livecrepre.models import MelodyRNN, Model
 def constant_model(pitch: int, name: str | None = None, units: int = 32) -> Model:
     """A melody network whose output layer always picks `pitch`: a new note on every tick."""
     net = MelodyRNN(embed=16, units=units, layers=1, rngs=nnx.Rngs(0))
-    net.out.kernel.value = jnp.zeros_like(net.out.kernel.value)
-    net.out.bias.value = jnp.full((130,), -1e4).at[pitch].set(0.0)
+    net.out.kernel.set_value(jnp.zeros_like(net.out.kernel.get_value()))
+    net.out.bias.set_value(jnp.full((130,), -1e4).at[pitch].set(0.0))
     return Model.from_network(net, name or f"constant{pitch}")

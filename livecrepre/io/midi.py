@@ -19,17 +19,19 @@ def _backend_label() -> str:
     return os.environ.get("MIDO_BACKEND", "mido.backends.rtmidi")
 
 
-def output_names() -> list[str]:
+def output_names(spec: str = "") -> list[str]:
     try:
         return list(mido.get_output_names())
     except Exception as exc:  # noqa: BLE001 - rtmidi raises its own error types
         raise LivecrepreError(
-            f"no MIDI backend on this machine ({_backend_label()}: {str(exc).strip() or type(exc).__name__})")
+            f"midi:{spec}: no MIDI backend on this machine ({_backend_label()}: "
+            f"{str(exc).strip() or type(exc).__name__}; with JACK running, set "
+            f"MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK)")
 
 
 def resolve_output(spec: str) -> str:
     """The full port name that `spec` (a name, a unique substring, or an index) selects."""
-    names = output_names()
+    names = output_names(spec)
     available = ", ".join(repr(n) for n in names) or "none"
     if spec.isdigit():
         index = int(spec)
