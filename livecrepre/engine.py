@@ -325,6 +325,7 @@ class Engine:
         if isinstance(specs, str) or callable(specs):
             specs = [specs]
         routes: list[Route] = []
+        failures: list[str] = []
         for spec in specs:
             same = [r for r in current if (r.spec == spec if isinstance(spec, str)
                                            else getattr(r, "fn", None) is spec)]
@@ -336,8 +337,11 @@ class Engine:
                                           ticks_per_beat=self.ticks_per_beat,
                                           start_tick=self._next_tick, bpm=self.bpm))
             except LivecrepreError as exc:
-                kept = ", ".join(map(repr, routes)) or "no routes yet"
-                self.report(f"{exc} (voice {voice} keeps {kept})")
+                failures.append(str(exc))
+        kept = (f"voice {voice} keeps {', '.join(map(repr, routes))}" if routes
+                else f"voice {voice} has no other route")
+        for failure in failures:
+            self.report(f"{failure} ({kept})")
         return routes
 
     # -- controls ---------------------------------------------------------------------------

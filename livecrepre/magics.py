@@ -52,6 +52,12 @@ class CrepreMagics(Magics):
             out.append(obj if callable(obj) and not is_route_word else spec)
         return out
 
+    def _routes_text(self, name: str, asked: list[str], at: str) -> str:
+        """The voice's routes once applied (failed ones left out), else what was asked for."""
+        voice = self.engine.voices.get(name)
+        routes = voice.routes if voice is not None and at == "now" else asked
+        return ", ".join(map(str, routes)) or "no routes"
+
     def _lands(self, tick: int) -> str:
         if not self.engine.running:
             return " (clock stopped: %crepre start)"
@@ -119,10 +125,8 @@ class CrepreMagics(Magics):
         tick = self._call(self.engine.voice, args.name, self._model(args.model),
                           temperature=args.temp, to=self._routes(args.to), at=args.at,
                           velocity=args.velocity)
-        voice = self.engine.voices.get(args.name)
-        routes = ", ".join(map(repr, voice.routes)) if voice else "?"
-        print(f"{args.name}: {args.model} at temp {args.temp:g} -> {routes or 'no routes'}"
-              f"{self._lands(tick)}")
+        print(f"{args.name}: {args.model} at temp {args.temp:g} -> "
+              f"{self._routes_text(args.name, args.to or ['print'], args.at)}{self._lands(tick)}")
 
     @magic_arguments()
     @argument("name", help="voice name")
@@ -162,9 +166,7 @@ class CrepreMagics(Magics):
         """
         args = parse_argstring(self.route, line)
         tick = self._call(self.engine.route, args.name, *self._routes(args.routes), at=args.at)
-        voice = self.engine.voices.get(args.name)
-        routes = ", ".join(map(repr, voice.routes)) if voice else "?"
-        print(f"{args.name} -> {routes or 'no routes'}{self._lands(tick)}")
+        print(f"{args.name} -> {self._routes_text(args.name, args.routes, args.at)}{self._lands(tick)}")
 
 
 _loaded: dict[int, CrepreMagics] = {}

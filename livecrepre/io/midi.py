@@ -5,6 +5,7 @@ engine and shared by every route that names them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -19,9 +20,28 @@ def _backend_label() -> str:
     return os.environ.get("MIDO_BACKEND", "mido.backends.rtmidi")
 
 
+@contextlib.contextmanager
+def _quiet_c_stderr():
+    """ALSA's C library prints its own line on failure; our one-line error says it better."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def output_names(spec: str = "") -> list[str]:
     try:
-        return list(mido.get_output_names())
+        with _quiet_c_stderr():
+            return list(mido.get_output_names())
     except Exception as exc:  # noqa: BLE001 - rtmidi raises its own error types
         raise LivecrepreError(
             f"midi:{spec}: no MIDI backend on this machine ({_backend_label()}: "
