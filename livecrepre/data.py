@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .encodings import NOTE_OFF, START_TOKEN, Note, notes_to_tokens
+from .encodings import NO_EVENT, NOTE_OFF, START_TOKEN, Note, notes_to_tokens
 
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth")
+BAR_TICKS = 16  # pieces are padded to whole 4/4 bars of 16ths; voices start on a bar
 
 
 @dataclass
@@ -58,12 +59,15 @@ def split_abc_tunes(text: str) -> list[str]:
 def score_to_notes(score, ticks_per_quarter: int = 4) -> list[Note]:
     """The top line of a music21 stream, quantized to ticks; ties merged, grace notes dropped."""
     notes: list[Note] = []
+    # A pickup bar is short by its paddingLeft: shift everything so tick 0 is a downbeat.
+    first_bar = score.recurse().getElementsByClass("Measure").first()
+    shift = float(first_bar.paddingLeft) if first_bar is not None else 0.0
     for element in score.flatten().notes:
         if element.duration.isGrace or element.quarterLength <= 0:
             continue
         pitch = max(p.midi for p in element.pitches)  # top note of a chord
-        start = round(float(element.offset) * ticks_per_quarter)
-        end = round(float(element.offset + element.quarterLength) * ticks_per_quarter)
+        start = round((float(element.offset) + shift) * ticks_per_quarter)
+        end = round((float(element.offset + element.quarterLength) + shift) * ticks_per_quarter)
         tie = element.tie.type if element.tie is not None else None
         if tie in ("stop", "continue") and notes and notes[-1].pitch == pitch:
             notes[-1] = Note(pitch, notes[-1].start, max(end, notes[-1].end))
@@ -87,8 +91,16 @@ def _encode_abc_tune(args: tuple[str, str]) -> tuple[str, np.ndarray | None, str
         return name, None, f"unparsable: {type(exc).__name__}: {str(exc)[:80]}"
     if len(notes) < 8:
         return name, None, f"too short ({len(notes)} notes)"
-    tokens = np.concatenate([[START_TOKEN], notes_to_tokens(notes), [NOTE_OFF]]).astype(np.uint8)
-    return name, tokens, ""
+    return name, encode_piece(notes), ""
+
+
+def encode_piece(notes: list[Note]) -> np.ndarray:
+    """START, then the tune from its first downbeat, ended by a note-off and padded with silence
+    to whole bars of BAR_TICKS, so every piece keeps the 16th grid's bar phase in a stream."""
+    body = np.concatenate([notes_to_tokens(notes), [NOTE_OFF]])
+    padded = np.full(-(-len(body) // BAR_TICKS) * BAR_TICKS, NO_EVENT, dtype=np.uint8)
+    padded[: len(body)] = body
+    return np.concatenate([[START_TOKEN], padded]).astype(np.uint8)
 
 
 def folk_tunes(collections=FOLK_COLLECTIONS) -> list[tuple[str, str]]:

@@ -208,6 +208,9 @@ class Engine:
         self.midi_ports.close_all()
         self.voices.clear()
         self._discard_pending()
+        self._bpm = self.bpm  # the tempo it ended at is where a restart begins
+        self.tempo = None
+        self._next_tick = 0
         if not was_running and not written:
             return "stopped"
         return ("stopped" + (f", {released} note(s) released" if released else "")
@@ -260,7 +263,8 @@ class Engine:
             old = self.voices.get(name)
             if old is not None:
                 self._release(name, [r for r in old.routes if r not in routes], tick)
-            self.voices[name] = Voice(name, loaded, temperature, key, routes, tick, int(velocity))
+            self.voices[name] = Voice(name, loaded, temperature, key, routes, tick, int(velocity),
+                                      bar_ticks=self.ticks_per_beat * self.beats_per_bar)
 
         return self._submit(at, apply, f"voice {name}")
 

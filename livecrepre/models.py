@@ -49,13 +49,22 @@ class MelodyRNN(nnx.Module):
             new_state.append(carry)
         return tuple(new_state), self.out(x)
 
-    def __call__(self, state, tokens):
-        """Teacher-forced run over tokens [batch, time]; returns (final state, logits [batch, time, vocab])."""
-        def body(carry, token):
+    def __call__(self, state, tokens, resets=None):
+        """Teacher-forced run over tokens [batch, time]; returns (final state, logits [batch, time, vocab]).
+
+        `resets` [batch, time] (optional) zeroes the state before the tokens where it is true: a
+        piece starting there is learned from the same zero state a new voice starts from."""
+        if resets is None:
+            resets = jnp.zeros(tokens.shape, bool)
+
+        def body(carry, inputs):
+            token, reset = inputs
+            keep = 1.0 - reset.astype(jnp.float32)[..., None]
+            carry = jax.tree.map(lambda leaf: leaf * keep, carry)
             carry, logits = self.step(carry, token)
             return carry, logits
 
-        state, logits = jax.lax.scan(body, state, jnp.swapaxes(tokens, 0, 1))
+        state, logits = jax.lax.scan(body, state, (jnp.swapaxes(tokens, 0, 1), jnp.swapaxes(resets, 0, 1)))
         return state, jnp.swapaxes(logits, 0, 1)
 
 

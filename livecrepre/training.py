@@ -16,8 +16,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from .data import Dataset
-from .encodings import NOTE_OFF, transpose_tokens
+from .data import BAR_TICKS, Dataset
+from .encodings import NO_EVENT, NOTE_OFF, transpose_tokens
 from .models import Model, build_network
 
 LOWEST_PITCH, HIGHEST_PITCH = 36, 96
@@ -47,20 +47,34 @@ def random_transpose(piece: np.ndarray, rng: np.random.Generator, max_shift: int
     return transpose_tokens(piece, int(rng.integers(low, high + 1))) if low <= high else piece
 
 
-def epoch_streams(pieces, batch: int, rng, max_shift: int) -> np.ndarray:
-    """Shuffled, transposed pieces joined end to end and cut into `batch` parallel streams."""
-    order = rng.permutation(len(pieces))
-    stream = np.concatenate([random_transpose(pieces[i], rng, max_shift) for i in order])
+def epoch_streams(pieces, batch: int, rng, max_shift: int, reset_share: float = 0.5):
+    """Shuffled, transposed pieces joined end to end and cut into `batch` parallel streams.
+
+    Each piece (START + whole bars) is preceded by a bar of silence ending in its START, so the
+    bar phase holds across the stream. At a random `reset_share` of the pieces the state is
+    zeroed before START: that is how a new voice starts; elsewhere the model learns to go on
+    from one tune into the next, as a voice playing for minutes does."""
+    lead_in = np.full(BAR_TICKS - 1, NO_EVENT, dtype=np.uint8)
+    tokens, resets = [], []
+    for i in rng.permutation(len(pieces)):
+        piece = random_transpose(pieces[i], rng, max_shift)
+        tokens += [lead_in, piece]
+        reset = np.zeros(len(lead_in) + len(piece), bool)
+        reset[len(lead_in)] = rng.random() < reset_share
+        resets.append(reset)
+    stream, reset_stream = np.concatenate(tokens), np.concatenate(resets)
     per_stream = len(stream) // batch
-    return stream[: per_stream * batch].reshape(batch, per_stream).astype(np.int32)
+    shape = (batch, per_stream)
+    return (stream[: per_stream * batch].reshape(shape).astype(np.int32),
+            reset_stream[: per_stream * batch].reshape(shape))
 
 
 def make_train_step(graphdef, tx):
     @jax.jit
-    def train_step(params, opt_state, state, window):
+    def train_step(params, opt_state, state, window, resets):
         def loss_fn(params):
             network = nnx.merge(graphdef, params)
-            new_state, logits = network(state, window[:, :-1])
+            new_state, logits = network(state, window[:, :-1], resets[:, :-1])
             loss = optax.softmax_cross_entropy_with_integer_labels(logits, window[:, 1:]).mean()
             return loss, new_state
 
@@ -72,7 +86,8 @@ def make_train_step(graphdef, tx):
 
 
 def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
-    """Mean negative log-likelihood per token (nats), state carried through each whole piece."""
+    """Mean negative log-likelihood per token (nats), each piece from the zero state a voice
+    starts from, the state carried through the whole piece."""
     if not pieces:
         return float("nan")
     graphdef = model.graphdef
@@ -108,23 +123,24 @@ def train_melody(dataset: Dataset, config: TrainConfig, report=print) -> tuple[M
                             seed=config.seed)
     graphdef, params = nnx.split(network, nnx.Param)
     train, valid = dataset.split(False), dataset.split(True)
-    tokens_per_epoch = sum(len(p) for p in train)
+    tokens_per_epoch = sum(len(p) + BAR_TICKS - 1 for p in train)
     steps_per_epoch = tokens_per_epoch // (config.batch * config.seq_len)
+    total_steps = max(2, steps_per_epoch * config.epochs)
     schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.lr, min(200, steps_per_epoch), steps_per_epoch * config.epochs,
-        end_value=config.lr * 0.05)
+        0.0, config.lr, min(200, total_steps // 10), total_steps, end_value=config.lr * 0.05)
     tx = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(schedule))
     opt_state = tx.init(params)
     train_step = make_train_step(graphdef, tx)
     started = time.perf_counter()
     history = []
     for epoch in range(config.epochs):
-        streams = epoch_streams(train, config.batch, rng, config.max_shift)
+        streams, resets = epoch_streams(train, config.batch, rng, config.max_shift)
         state = network.initial_state((config.batch,))
         losses = []
         for start in range(0, streams.shape[1] - config.seq_len, config.seq_len):
-            window = streams[:, start: start + config.seq_len + 1]
-            params, opt_state, state, loss = train_step(params, opt_state, state, window)
+            window = np.s_[:, start: start + config.seq_len + 1]
+            params, opt_state, state, loss = train_step(params, opt_state, state,
+                                                        streams[window], resets[window])
             losses.append(loss)
         elapsed = time.perf_counter() - started
         model = Model("training", "melody", network_config_of(config), graphdef, params)

@@ -45,7 +45,7 @@ def _index_state(states, i: int):
 
 class Voice:
     def __init__(self, name: str, model: Model, temperature: float, key, routes: list,
-                 start_tick: int, velocity: int = 100):
+                 start_tick: int, velocity: int = 100, bar_ticks: int = 16):
         self.name = name
         self.temperature = float(temperature)
         self.key = np.asarray(key, dtype=np.uint32)
@@ -56,7 +56,9 @@ class Voice:
         self.notes_played = 0
         self.model = model
         self._blocks: list[_Block] = []
-        self._gen_tick = start_tick
+        # Models learn tunes starting on a downbeat: generation starts at the bar, so the line's
+        # beats fall on the clock's beats; the ticks before `start_tick` are never played.
+        self._gen_tick = start_tick - start_tick % bar_ticks
         self._gen_state = model.initial_state()
         self._gen_prev = START_TOKEN
         self._frozen = start_tick  # ticks before this are decided for good
@@ -127,8 +129,9 @@ class Voice:
         return self._rollback(tick)
 
     def swap(self, model: Model, tick: int) -> int:
-        """The new model decides from `tick` (or the end of the note playing there)."""
-        tick = self._rollback(tick)  # keeps the decided tokens before it, sets _gen_prev
+        """The new model decides from `tick` (or the end of the note playing there), starting a tune
+        from its initial state: swap `--at bar` and its downbeats fall on the clock's."""
+        tick = self._rollback(tick)  # keeps the decided tokens before it
         self.model = model
-        self._gen_state = model.initial_state()
+        self._gen_state, self._gen_prev = model.initial_state(), START_TOKEN  # a tune starts here
         return tick

@@ -1,6 +1,6 @@
 import numpy as np
 
-from livecrepre.data import Dataset, build_folk_dataset, folk_tunes, split_abc_tunes
+from livecrepre.data import BAR_TICKS, Dataset, build_folk_dataset, folk_tunes, split_abc_tunes
 from livecrepre.encodings import NOTE_OFF, START_TOKEN
 
 
@@ -15,7 +15,11 @@ def test_build_a_small_dataset_and_read_it_back(tmp_path):
     lines = []
     dataset = build_folk_dataset(limit=24, processes=1, report=lines.append)
     assert "24 tunes encoded" in lines[-1] or "skipped" in "".join(lines)
-    assert all(p[0] == START_TOKEN and p[-1] == NOTE_OFF for p in dataset.pieces)
+    for piece in dataset.pieces:
+        assert piece[0] == START_TOKEN and NOTE_OFF in piece[1:]
+        assert (len(piece) - 1) % BAR_TICKS == 0  # whole bars: the bar phase holds in a stream
+    first_onsets = [int(np.argmax(p[1:] < NOTE_OFF)) for p in dataset.pieces]
+    assert any(t > 0 for t in first_onsets)  # pickups are shifted so that tick 0 is a downbeat
     path = tmp_path / "folk.npz"
     dataset.save(path)
     again = Dataset.load(path)

@@ -141,3 +141,19 @@ def test_callable_route_is_called_at_the_event_time(engine, collector):
     e = collector.events[0][1]
     assert (e.voice, e.pitch, e.velocity, e.duration_ticks) == ("lead", 64, 100, 1)
     assert e.duration == pytest.approx(60 / 240 / 4)
+
+
+def test_stop_then_start_again_with_voices_set_up_while_stopped(engine, collector):
+    engine.start()
+    engine.voice("lead", constant_model(60), to=[collector])
+    collector.wait_for(3)
+    engine.set_bpm(300)
+    time.sleep(0.1)
+    assert "stopped" in engine.stop()
+    assert engine.bpm == 300 and not engine.voices
+    again = Collector()
+    engine.voice("lead", constant_model(61), to=[again])  # prepared before the clock runs
+    engine.start()
+    again.wait_for(5)
+    assert again.ticks[:5] == [0, 1, 2, 3, 4]
+    assert not engine.errors

@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 
 import mido
 
 from ..errors import LivecrepreError
 
 VIRTUAL = "virtual"
+DRAIN_SECONDS = 0.05
 
 
 def _backend_label() -> str:
@@ -97,6 +99,10 @@ class MidiPorts:
 
     def close_all(self) -> None:
         with self._lock:
+            if self._ports:
+                # Backends such as JACK deliver sends on their next cycle and drop what is still
+                # queued at close: give the final note-offs time to leave.
+                time.sleep(DRAIN_SECONDS)
             for port in self._ports.values():
                 try:
                     port.close()
