@@ -161,7 +161,9 @@ def load_checkpoint(path: str | Path, name: str | None = None) -> Model:
     except Exception as exc:  # noqa: BLE001 - every way a file can be broken reads the same
         raise LivecrepreError(f"{label}: corrupt or not a livecrepre checkpoint "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})")
-    network = build_network(kind, config)
+    # Only the structure is needed (its weights come from the file): eval_shape skips the
+    # random initialisation, which cost seconds of cold start.
+    network = nnx.eval_shape(lambda: build_network(kind, config))
     graphdef, params = nnx.split(network, nnx.Param)
     flat = nnx.to_flat_state(params)
     expected = {"/".join(str(k) for k in p) for p, _ in flat}

@@ -9,6 +9,7 @@ key and the tick, never on when or how often the engine called.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import jax
@@ -20,6 +21,19 @@ from .encodings import START_TOKEN
 from .models import Model
 
 BLOCK_TICKS = 16  # ticks generated per call; a lax.scan is far cheaper per step than one call each
+
+
+def _use_persistent_compile_cache() -> None:
+    """Keep compiled steps on disk: a voice's first warm-up drops from ~0.6 s to ~0.2 s on the
+    next run. Left alone when the user has configured a cache already."""
+    if jax.config.jax_compilation_cache_dir:
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    jax.config.update("jax_compilation_cache_dir", os.path.join(base, "livecrepre", "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+
+_use_persistent_compile_cache()
 
 _compiled: dict[tuple, object] = {}
 _lock = threading.Lock()

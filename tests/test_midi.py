@@ -1,9 +1,12 @@
 """MIDI for real: ports through a JACK server (dummy driver), files written and read back with mido."""
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import mido
 import pytest
@@ -15,27 +18,21 @@ from .conftest import Collector
 from .helpers import constant_model
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+START_JACKD = Path(__file__).parent.parent / "scripts" / "start_jackd.sh"
 
 
 @pytest.fixture(scope="module")
 def jack():
     """A JACK server with the dummy driver (started here unless one runs), and mido on JACK."""
     assert shutil.which("jackd"), "jackd is missing: apt-get install -y jackd2 (see README)"
-    started = None
-    if subprocess.run(["jack_lsp"], capture_output=True).returncode != 0:
-        started = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(50):
-            time.sleep(0.1)
-            if subprocess.run(["jack_lsp"], capture_output=True).returncode == 0:
-                break
+    pid = subprocess.run([str(START_JACKD)], capture_output=True, text=True).stdout.strip()
+    assert subprocess.run(["jack_lsp"], capture_output=True).returncode == 0, "JACK did not start"
     previous = mido.backend
     mido.set_backend(JACK_BACKEND, load=True)
     yield
     mido.backend = previous
-    if started is not None:
-        started.terminate()
-        started.wait(5)
+    if pid.isdigit():  # started here, so stopped here
+        os.kill(int(pid), signal.SIGTERM)
 
 
 class MidiReceiver:
@@ -61,7 +58,9 @@ def assert_every_note_on_is_released(messages):
             sounding[key] = sounding.get(key, 0) + 1
         elif m.type == "note_off" or (m.type == "note_on" and m.velocity == 0):
             sounding[key] = max(0, sounding.get(key, 0) - 1)
-    assert not any(sounding.values()), f"stuck notes: {[k for k, v in sounding.items() if v]}"
+    stuck = [k for k, v in sounding.items() if v]
+    assert not stuck, f"stuck notes: {stuck}: " + " ".join(
+        f"{m.type[5:]}{m.note}" for m in messages if (m.channel, m.note) in stuck)
 
 
 def test_midi_spec_channel_only_when_1_to_16():
@@ -119,18 +118,25 @@ def test_midi_notes_are_sent_at_their_wall_time(jack, engine):
         receiver.close()
 
 
-def test_swap_and_voice_off_release_notes(jack, engine):
+def test_swap_route_change_and_voice_off_release_notes(jack, engine):
     receiver = MidiReceiver("crepre-swap")
     try:
         engine.start()
         engine.voice("lead", "melody", to=["midi:crepre-swap"])
+        engine.voice("bass", "melody", to=["midi:crepre-swap:2"])
         time.sleep(0.6)
         engine.swap("lead", constant_model(72))
+        engine.route("bass", "print")  # bass leaves the port mid-note
         time.sleep(0.6)
         engine.voice_off("lead")
         time.sleep(0.4)
-        assert any(m.note == 72 for m in receiver.notes())
-        assert_every_note_on_is_released(receiver.notes())
+        notes = receiver.notes()
+        assert any(m.note == 72 for m in notes)
+        assert any(m.channel == 1 for m in notes)
+        assert_every_note_on_is_released(notes)
+        n = len(receiver.notes())
+        time.sleep(0.3)
+        assert len(receiver.notes()) == n  # nothing plays on the port after both left it
     finally:
         receiver.close()
 

@@ -7,6 +7,7 @@ import pytest
 
 from livecrepre.encodings import START_TOKEN, VOCAB_SIZE
 from livecrepre.errors import LivecrepreError
+from livecrepre.evaluation import melody_measures, sample_tokens
 from livecrepre.models import SHIPPED_DIR, MelodyRNN, load_checkpoint, load_model, save_checkpoint
 from livecrepre.sampling import compiled_count, generate_block, warm_up
 
@@ -57,18 +58,16 @@ def test_same_key_same_tokens_new_weights_same_compile(melody, tmp_path):
 
 
 def test_the_shipped_model_plays_folk_like_lines(melody):
-    """Samples should look like tunes: pitches in a singable range, mostly stepwise, notes on the grid."""
-    state, prev, tokens = melody.initial_state(), START_TOKEN, []
-    key = jax.random.PRNGKey(1)
-    for block in range(16):
-        state, out, _ = generate_block(melody, state, prev, key, block * 16, 1.0)
-        tokens += [int(t) for t in out]
-        prev = tokens[-1]
+    """Samples should look like tunes: on the 8th-note grid, in a key, mostly stepwise, in range.
+    (Held-out O'Neill/Ryan tunes: 81 % of notes on the 8th grid, 99 % in key, 61 % stepwise.)"""
+    tokens = np.concatenate([sample_tokens(melody, 256, seed=s) for s in range(4)])
+    measures = melody_measures(tokens)
+    assert measures["notes"] > 150  # 1,024 16ths of reels and jigs hold many notes
+    assert measures["on_8th_grid"] > 0.6
+    assert measures["in_key"] > 0.75
+    assert measures["stepwise"] > 0.45
     pitches = [t for t in tokens if t < 128]
-    assert len(pitches) > 60  # 256 16ths of a reel or jig hold many notes
-    assert 50 <= np.median(pitches) <= 85
-    steps = np.abs(np.diff(pitches))
-    assert np.mean(steps <= 4) > 0.6  # folk tunes move mostly by step and small leaps
+    assert 55 <= np.median(pitches) <= 85
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -1,0 +1,124 @@
+"""Event lateness of the real engine: dispatch time minus scheduled time, 16ths at 180 bpm, 20 s.
+
+Two voices play through callable routes, which the dispatcher thread calls at each note's wall
+time; each call records `perf_counter() - event.time`. "lead" is the shipped melody model (it does
+not play on every tick); "grid" is a tiny constant model that plays a note on every tick, so every
+16th has an event. Both voices also send OSC to a UDP socket bound here; after the run its bundles
+are parsed and each timetag's deviation from the tick grid (first timetag + k * 60/180/4 s) is
+reported (read with OscBundle: OscPacket(...).messages replaces timetags already in the past
+with the time of parsing). Two conditions, one engine each:
+
+- idle: the main thread just sleeps;
+- loaded: the main thread runs a jitted JAX function (256x256 matmuls) in a loop while another
+  thread does pure-Python busy work.
+
+    .venv/bin/python benchmarks/event_lateness.py
+"""
+import os
+import socket
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from pythonosc.osc_bundle import OscBundle
+
+import livecrepre as lc
+from livecrepre.models import MelodyRNN, Model
+
+BPM, SECONDS = 180, 20.0
+TICK = 60 / BPM / 4
+
+
+def grid_model() -> Model:
+    """A model that plays middle C (token 60) on every tick."""
+    net = MelodyRNN(embed=16, units=32, layers=1, rngs=nnx.Rngs(0))
+    net.out.kernel.set_value(jnp.zeros_like(net.out.kernel.get_value()))
+    net.out.bias.set_value(jnp.full((130,), -1e4).at[60].set(0.0))
+    return Model.from_network(net, "grid")
+
+
+@jax.jit
+def jax_work(x):
+    for _ in range(8):
+        x = jnp.tanh(x @ x / 256.0)
+    return x
+
+
+def python_work(stop: threading.Event) -> None:
+    while not stop.is_set():
+        sum(i * i for i in range(2000))
+
+
+def run(condition: str, grid: Model) -> dict:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # read after the run
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    lateness = []
+    record = lambda ev: lateness.append(time.perf_counter() - ev.time)  # noqa: E731
+    engine = lc.Engine(bpm=BPM, seed=1, echo_errors=False)
+    engine.voice("lead", "melody", to=[record, f"osc://127.0.0.1:{port}/lead"])
+    engine.voice("grid", grid, to=[record, f"osc://127.0.0.1:{port}/grid"])
+
+    stop = threading.Event()
+    helper = None
+    if condition == "loaded":
+        x = jnp.ones((256, 256), jnp.float32) / 256
+        jax_work(x).block_until_ready()  # compile before the clock starts
+        helper = threading.Thread(target=python_work, args=(stop,), daemon=True)
+        helper.start()
+    engine.start()
+    end, loops = time.perf_counter() + SECONDS, 0
+    while time.perf_counter() < end:
+        if condition == "loaded":
+            x = jax_work(x).block_until_ready()
+            loops += 1
+        else:
+            time.sleep(0.05)
+    late_ticks = engine.late_ticks
+    engine.stop()
+    stop.set()
+    if helper:
+        helper.join()
+
+    sock.setblocking(False)
+    timetags = []
+    while True:
+        try:
+            timetags.append(OscBundle(sock.recv(65536)).timestamp)
+        except BlockingIOError:
+            break
+    sock.close()
+    tt = np.array(sorted(timetags))
+    k = np.round((tt - tt[0]) / TICK)
+    deviation = np.abs(tt - (tt[0] + k * TICK)).max() * 1e6
+    ms = np.array(lateness) * 1e3
+    return {"condition": condition, "events": len(ms), "p50": np.percentile(ms, 50),
+            "p99": np.percentile(ms, 99), "max": ms.max(), "osc": len(tt), "deviation": deviation,
+            "late_ticks": late_ticks, "loops": loops}
+
+
+def main():
+    load_before = os.getloadavg()[0]
+    grid = grid_model()
+    results = [run("idle", grid), run("loaded", grid)]
+    print(f"{BPM} bpm, 16ths ({TICK * 1e3:.1f} ms apart), {SECONDS:g} s per condition; voices: shipped "
+          f"melody + a note-every-tick grid model, callable routes; lateness = call time - scheduled time; "
+          f"{os.cpu_count()} CPUs, 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n")
+    print("| condition | events | p50 ms | p99 ms | max ms | OSC timetag max deviation µs |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['condition']} | {r['events']} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.3f} "
+              f"| {r['deviation']:.2f} ({r['osc']} bundles) |")
+    loaded = results[1]
+    print(f"\nLoaded: {loaded['loops']} jitted JAX calls on the main thread (8 x 256x256 matmul each) "
+          f"plus a pure-Python busy thread. Ticks generated after their own start time: "
+          + ", ".join(f"{r['condition']} {r['late_ticks']}" for r in results) + ".")
+
+
+if __name__ == "__main__":
+    main()
