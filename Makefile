@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/event_lateness.py
 	$(PY) benchmarks/cold_start.py
 
-# Rebuild the shipped model from the music21 corpus (about 90 s + 12 min on 2 CPU cores).
+# Rebuild the shipped model from the music21 corpus (about 90 s + 18 min on 2 CPU cores).
 dataset: $(STAMP)
 	$(PY) scripts/build_folk_dataset.py data/folk.npz
 

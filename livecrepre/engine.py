@@ -89,7 +89,8 @@ class Engine:
     """Live-codable generative instrument. Every method returns quickly and never stops the music."""
 
     def __init__(self, bpm: float = 120, seed: int | None = None, ticks_per_beat: int = 4,
-                 beats_per_bar: int = 4, lookahead: float = 0.1, echo_errors: bool = True):
+                 beats_per_bar: int = 4, lookahead: float = 0.1, echo_errors: bool = True,
+                 realtime: bool = True):
         self._bpm = check_bpm(bpm)
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
         self.ticks_per_beat = int(ticks_per_beat)
@@ -99,7 +100,7 @@ class Engine:
         self.voices: dict[str, Voice] = {}
         self.errors: deque[tuple[str, str]] = deque(maxlen=20)
         self.tempo: TempoMap | None = None
-        self.dispatcher = Dispatcher(on_error=self._route_failed)
+        self.dispatcher = Dispatcher(on_error=self._route_failed, realtime=realtime)
         self.midi_ports = MidiPorts()
         self._lock = threading.RLock()  # held by the generator while it processes a tick
         self._incoming: deque[_Control] = deque()
@@ -487,6 +488,7 @@ class Engine:
                               "muted": v.muted, "notes": v.notes_played}
                        for name, v in self.voices.items()},
             "late_p99_ms": (float(np.percentile(lateness, 99)) * 1000 if lateness else None),
+            "dispatcher": self.dispatcher.priority,
             "errors": list(self.errors)[-5:],
         }
 
@@ -495,7 +497,8 @@ class Engine:
         state = "running" if info["running"] else "stopped"
         lines = [f"livecrepre {state}: {info['bpm']:g} bpm, bar {info['position']} "
                  f"(tick {info['tick']}), seed {info['seed']}, lookahead {self.lookahead * 1000:.0f} ms"
-                 + (f", p99 late {info['late_p99_ms']:.2f} ms" if info["late_p99_ms"] is not None else "")]
+                 + (f", p99 late {info['late_p99_ms']:.2f} ms ({info['dispatcher']} dispatcher)"
+                    if info["late_p99_ms"] is not None else "")]
         if not info["voices"]:
             lines.append("  no voices (add one: %voice lead melody --to print)")
         for name, v in info["voices"].items():
