@@ -141,6 +141,14 @@ class Engine:
         if self.echo_errors:
             print(f"livecrepre: {message}", file=sys.stderr, flush=True)
 
+    def _all_routes(self) -> list[Route]:
+        """Every route of every voice, once (voices may share a route object)."""
+        seen: dict[int, Route] = {}
+        for voice in self.voices.values():
+            for route in voice.routes:
+                seen.setdefault(id(route), route)
+        return list(seen.values())
+
     def _voice(self, name: str) -> Voice:
         try:
             return self.voices[name]
@@ -195,13 +203,13 @@ class Engine:
             self._thread = None
         released = self.dispatcher.flush()
         cut_tick = self._now_tick_ceil()
-        routes = [r for v in self.voices.values() for r in v.routes]
-        for route in _unique(routes):
+        routes = self._all_routes()
+        for route in routes:
             self._silence(route)
             route.cut(cut_tick)
         self._closer.drain()  # earlier closes (file writes) finish first
         written = []
-        for route in _unique(routes):
+        for route in routes:
             self._close(route)
             if isinstance(route, FileRoute):
                 written.append(str(route.recorder.path))
@@ -224,7 +232,7 @@ class Engine:
                 voice.muted = True
             released = self.dispatcher.flush()
             cut_tick = self._now_tick_ceil()
-            for route in _unique(r for v in self.voices.values() for r in v.routes):
+            for route in self._all_routes():
                 self._silence(route)
                 route.cut(cut_tick)
         return (f"panic: {released} note(s) released, voices muted; the clock keeps going "
@@ -237,7 +245,7 @@ class Engine:
             self._bpm = bpm
             if self.tempo is not None:
                 self.tempo.set_bpm(bpm, tick)
-            for route in _unique(r for v in self.voices.values() for r in v.routes):
+            for route in self._all_routes():
                 if isinstance(route, FileRoute):
                     route.tempo(tick, bpm)
 
@@ -252,8 +260,8 @@ class Engine:
         check_voice_name(name)
         temperature = check_temperature(temperature)
         at = check_at(at)
-        if not 1 <= int(velocity) <= 127:
-            raise LivecrepreError(f"velocity must be 1-127, not {velocity!r}")
+        if not (isinstance(velocity, int) and 1 <= velocity <= 127):
+            raise LivecrepreError(f"velocity must be a whole number 1-127, not {velocity!r}")
         loaded = self._load(model)
         existing = self.voices.get(name)
         routes = self._make_routes(name, ["print"] if to is None else to,
@@ -264,7 +272,7 @@ class Engine:
             old = self.voices.get(name)
             if old is not None:
                 self._release(name, [r for r in old.routes if r not in routes], tick)
-            self.voices[name] = Voice(name, loaded, temperature, key, routes, tick, int(velocity),
+            self.voices[name] = Voice(name, loaded, temperature, key, routes, tick, velocity,
                                       bar_ticks=self.ticks_per_beat * self.beats_per_bar)
 
         return self._submit(at, apply, f"voice {name}")
@@ -538,12 +546,3 @@ class _Chores:
     def drain(self) -> None:
         """Wait until every submitted chore is done."""
         self._queue.join()
-
-
-def _unique(routes) -> list[Route]:
-    seen, out = set(), []
-    for route in routes:
-        if id(route) not in seen:
-            seen.add(id(route))
-            out.append(route)
-    return out

@@ -87,6 +87,7 @@ BAD_COMMANDS = [
     ("route nobody print", "unknown voice"),
     ("voice x melody --at someday", "invalid choice"),
     ("crepre jump", "invalid choice"),
+    ("voice x melody --velocity 200", "velocity must be a whole number 1-127"),
 ]
 
 

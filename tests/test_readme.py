@@ -1,0 +1,32 @@
+"""README's examples run as written."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_the_python_api_example_runs(tmp_path):
+    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "livecrepre running" in result.stdout and "lead" in result.stdout
+    assert (tmp_path / "takes" / "api.mid").exists()
+
+
+def test_the_ipython_session_in_the_readme_runs(tmp_path):
+    """The session under 'Playing', minus lines needing a synth or a checkpoint of your own."""
+    session = re.search(r"\$ \.venv/bin/livecrepre.*?\n(.*?)```", README.read_text(), re.S).group(1)
+    lines = [re.sub(r"^In \[\d+\]: ", "", l).split("  #")[0].strip() for l in session.splitlines()]
+    lines = [l.replace("my_reels.ckpt", "melody").replace("midi:Synth:1", "print")
+             .replace("osc://127.0.0.1:57120/lead", "osc://127.0.0.1:9/lead") for l in lines if l]
+    script = tmp_path / "session.ipy"
+    script.write_text("\n".join(lines[:7] + ["import time; time.sleep(1)"] + lines[7:]) + "\n")
+    result = subprocess.run([sys.executable, "-m", "livecrepre.cli", str(script)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "UsageError" not in result.stdout + result.stderr
+    assert "panic:" in result.stdout and "stopped" in result.stdout
+    assert (tmp_path / "takes" / "set.mid").exists()
