@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .encodings import NO_EVENT, NOTE_OFF, START_TOKEN, Note, notes_to_tokens
+from .errors import LivecrepreError
 
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth")
 BAR_TICKS = 16  # pieces are padded to whole 4/4 bars of 16ths; voices start on a bar
@@ -126,6 +127,93 @@ def build_folk_dataset(validation_fraction: float = 0.05, processes: int = 2,
     tunes = folk_tunes()[:limit]
     with Pool(processes) as pool:
         results = pool.map(_encode_abc_tune, tunes, chunksize=16)
+    dataset = _collect(results, validation_fraction, report)
+    dataset.meta["corpus"] = "music21 corpus: " + ", ".join(FOLK_COLLECTIONS) + " (public domain ABC)"
+    return dataset
+
+
+# -- the user's own MIDI files ------------------------------------------------------------------
+
+DRUM_CHANNEL = 9  # General MIDI channel 10: percussion, not a melody
+
+
+def midi_file_notes(path: str | Path, track: int | None = None, channel: int | None = None,
+                    ticks_per_quarter: int = 4) -> list[Note]:
+    """The top line of a MIDI file (or of one track / channel, counted from 1), on the 16th grid.
+
+    When several notes start together the highest is kept; a note ends where the next begins."""
+    import mido
+
+    midi = mido.MidiFile(str(path))
+    step = midi.ticks_per_beat / ticks_per_quarter
+    tracks = midi.tracks
+    if track is not None:
+        if not 1 <= track <= len(tracks):
+            raise ValueError(f"no track {track} (the file has {len(tracks)})")
+        tracks = [tracks[track - 1]]
+    raw: list[tuple[int, int, int]] = []  # (start tick, end tick, pitch) in file ticks
+    for events in tracks:
+        now, sounding = 0, {}
+        for message in events:
+            now += message.time
+            if message.type not in ("note_on", "note_off"):
+                continue
+            if channel is not None and message.channel != channel - 1:
+                continue
+            if channel is None and message.channel == DRUM_CHANNEL:
+                continue
+            key = (message.channel, message.note)
+            if message.type == "note_on" and message.velocity > 0:
+                sounding.setdefault(key, now)
+            elif key in sounding:
+                raw.append((sounding.pop(key), now, message.note))
+    by_start: dict[int, tuple[int, int]] = {}
+    for start, end, pitch in raw:
+        s = round(start / step)
+        e = max(s + 1, round(end / step))
+        if s not in by_start or pitch > by_start[s][1]:
+            by_start[s] = (e, pitch)
+    starts = sorted(by_start)
+    notes = []
+    for i, s in enumerate(starts):
+        end, pitch = by_start[s]
+        if i + 1 < len(starts):
+            end = min(end, starts[i + 1])
+        notes.append(Note(pitch, s, end))
+    return notes
+
+
+def _encode_midi_file(args) -> tuple[str, np.ndarray | None, str]:
+    path, track, channel = args
+    try:
+        notes = midi_file_notes(path, track, channel)
+    except Exception as exc:  # noqa: BLE001 - every way a file can be broken is reported
+        return str(path), None, f"unreadable: {type(exc).__name__}: {str(exc)[:80]}"
+    if len(notes) < 8:
+        return str(path), None, (f"too few notes ({len(notes)})" if notes else
+                                 "no notes (empty, or only drums on channel 10)")
+    first_bar = notes[0].start - notes[0].start % BAR_TICKS
+    notes = [Note(n.pitch, n.start - first_bar, n.end - first_bar) for n in notes]
+    return str(path), encode_piece(notes), ""
+
+
+def build_midi_dataset(folder: str | Path, track: int | None = None, channel: int | None = None,
+                       validation_fraction: float = 0.1, report=print) -> Dataset:
+    """A dataset from a folder of the user's MIDI files (searched recursively)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LivecrepreError(f"{folder}: no such folder of MIDI files")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi"))
+    if not paths:
+        raise LivecrepreError(f"{folder}: no .mid or .midi files in it")
+    results = [_encode_midi_file((p, track, channel)) for p in paths]
+    dataset = _collect(results, validation_fraction, report)
+    dataset.meta.update({"corpus": f"MIDI files from {folder}", "track": track, "channel": channel})
+    return dataset
+
+
+def _collect(results, validation_fraction: float, report) -> Dataset:
+    """Pieces from (name, tokens or None, why) results; skipped ones reported; split by piece."""
     pieces, names, skipped = [], [], []
     for name, tokens, why in results:
         if tokens is None:
@@ -135,10 +223,15 @@ def build_folk_dataset(validation_fraction: float = 0.05, processes: int = 2,
             names.append(name)
     for name, why in skipped:
         report(f"skipped {name}: {why}")
-    report(f"{len(pieces)} tunes encoded, {len(skipped)} skipped, "
+    report(f"{len(pieces)} pieces encoded, {len(skipped)} skipped, "
            f"{sum(len(p) for p in pieces):,} tokens")
+    if not pieces:
+        raise LivecrepreError("nothing to train on: every file was skipped")
     is_val = np.array([is_validation_piece(n, validation_fraction) for n in names])
-    meta = {"encoding": "melody130", "ticks_per_quarter": 4,
-            "corpus": "music21 corpus: " + ", ".join(FOLK_COLLECTIONS) + " (public domain ABC)",
+    if len(pieces) >= 2 and not is_val.any():
+        is_val[-1] = True  # always hold something out, or no figure means anything
+    if is_val.all():
+        is_val[0] = False
+    meta = {"encoding": "melody130", "ticks_per_quarter": 4, "bar_ticks": BAR_TICKS,
             "validation_fraction": validation_fraction, "skipped": len(skipped)}
     return Dataset(pieces, names, is_val, meta)
