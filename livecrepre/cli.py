@@ -1,4 +1,9 @@
-"""The `livecrepre` command: an IPython session with the extension, or `livecrepre demo`."""
+"""The `livecrepre` command: an IPython session with the extension, or a subcommand:
+
+    livecrepre demo ...                      play a model from a cold start
+    livecrepre data from-midi DIR --out D    a dataset from your MIDI files (or: data folk --out D)
+    livecrepre train melody --data D --out CKPT [...]
+"""
 from __future__ import annotations
 
 import argparse
@@ -38,17 +43,12 @@ def demo(argv: list[str]) -> int:
     started = time.perf_counter() - already
 
     from .engine import Engine
-    from .errors import LivecrepreError
 
     first_note: list[float] = []
-    try:
-        engine = Engine(bpm=args.bpm, seed=args.seed)
-        routes = ([] if args.quiet else ["print"]) + args.to
-        routes.append(lambda event: first_note or first_note.append(time.perf_counter()))
-        engine.voice("demo", args.model, temperature=args.temp, to=routes)
-    except LivecrepreError as exc:
-        print(f"livecrepre: {exc}", file=sys.stderr)
-        return 2
+    engine = Engine(bpm=args.bpm, seed=args.seed)
+    routes = ([] if args.quiet else ["print"]) + args.to
+    routes.append(lambda event: first_note or first_note.append(time.perf_counter()))
+    engine.voice("demo", args.model, temperature=args.temp, to=routes)
     print(f"playing {args.model} for {args.bars:g} bars at {engine.bpm:g} bpm, seed {engine.seed}")
     engine.start()
     seconds = args.bars * engine.beats_per_bar * 60.0 / engine.bpm
@@ -64,13 +64,87 @@ def demo(argv: list[str]) -> int:
     return 0
 
 
+def data(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="livecrepre data",
+                                     description="Make a melody dataset (split by piece) to train on.")
+    sub = parser.add_subparsers(dest="source", required=True)
+    midi = sub.add_parser("from-midi", help="a folder of your MIDI files (top line of each)")
+    midi.add_argument("folder")
+    midi.add_argument("--track", type=int, default=None, help="use only this track (from 1)")
+    midi.add_argument("--channel", type=int, default=None, help="use only this channel (1-16)")
+    folk = sub.add_parser("folk", help="O'Neill's 1850 + Ryan's Mammoth tunes from the music21 corpus")
+    for p in (midi, folk):
+        p.add_argument("--out", required=True, help="dataset file to write, e.g. riffs.data")
+        p.add_argument("--validation", type=float, default=None, help="share held out, by piece")
+    args = parser.parse_args(argv)
+
+    from .data import build_folk_dataset, build_midi_dataset
+
+    split = {} if args.validation is None else {"validation_fraction": args.validation}
+    if args.source == "from-midi":
+        dataset = build_midi_dataset(args.folder, args.track, args.channel, **split)
+    else:
+        dataset = build_folk_dataset(**split)
+    dataset.save(args.out)
+    print(f"wrote {args.out}: {len(dataset.split(False))} pieces to train on, "
+          f"{len(dataset.split(True))} held out")
+    return 0
+
+
+def train(argv: list[str]) -> int:
+    from .training import TrainConfig
+
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="livecrepre train", description=(
+        "Train a model on a dataset; writes CKPT, CKPT.json (metadata) and CKPT.png (loss curve). "
+        "Ctrl-C stops and keeps the best epoch so far."))
+    parser.add_argument("kind", choices=["melody"], help="model family")
+    parser.add_argument("--data", required=True, help="dataset from `livecrepre data`")
+    parser.add_argument("--out", required=True, help="checkpoint to write, e.g. riffs.ckpt")
+    parser.add_argument("--from", dest="init", default=None, metavar="MODEL",
+                        help="start from this model (shipped name or checkpoint): fine-tune or resume")
+    for name, help_ in [("units", "LSTM units"), ("layers", "LSTM layers"), ("embed", "embedding size"),
+                        ("seq_len", "window length in ticks"), ("batch", "parallel streams"),
+                        ("epochs", "passes over the data"), ("seed", "random seed")]:
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name),
+                            help=f"{help_} (default {getattr(defaults, name)})")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
+    parser.add_argument("--patience", type=int, default=3,
+                        help="stop when held-out loss has not improved for this many epochs (default 3)")
+    args = parser.parse_args(argv)
+
+    from .data import Dataset
+    from .models import load_model
+    from .training import save_trained, train_melody
+
+    dataset = Dataset.load(args.data)
+    init = load_model(args.init) if args.init else None
+    config = TrainConfig(embed=args.embed, units=args.units, layers=args.layers, seq_len=args.seq_len,
+                         batch=args.batch, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    print(f"training {args.kind} on {len(dataset.split(False))} pieces, "
+          f"{len(dataset.split(True))} held out" + (f", from {init.name}" if init else ""))
+    model, summary = train_melody(dataset, config, init=init, patience=args.patience, progress=True)
+    path = save_trained(args.out, model, summary, dataset, name=os.path.splitext(os.path.basename(args.out))[0])
+    print(f"wrote {path} (best epoch {summary['best_epoch']}: held-out {summary['heldout_nll']:.3f} "
+          f"nats/token, {summary['train_seconds']:.0f} s); loss curve {path}.png")
+    return 0
+
+
+COMMANDS = {"demo": demo, "data": data, "train": train}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "demo":
-        return demo(argv[1:])
+    if argv and argv[0] in COMMANDS:
+        from .errors import LivecrepreError
+
+        try:
+            return COMMANDS[argv[0]](argv[1:])
+        except LivecrepreError as exc:
+            print(f"livecrepre: {exc}", file=sys.stderr)
+            return 2
     if argv and argv[0] in ("-h", "--help"):
-        print("usage: livecrepre            IPython with the livecrepre extension, engine ready\n"
-              "       livecrepre demo ...   play a model from a cold start (livecrepre demo -h)")
+        print(__doc__.strip())
         return 0
     import IPython
 

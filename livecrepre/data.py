@@ -32,23 +32,31 @@ class Dataset:
         return [p for p, v in zip(self.pieces, self.is_validation) if v == validation]
 
     def save(self, path: str | Path) -> None:
+        """Write as .npz data at exactly `path` (any suffix, e.g. riffs.data)."""
         offsets = np.cumsum([0] + [len(p) for p in self.pieces]).astype(np.int64)
-        np.savez_compressed(
-            path,
-            tokens=np.concatenate(self.pieces).astype(np.uint8),
-            offsets=offsets,
-            names=np.array(self.names, dtype=str),
-            is_validation=np.asarray(self.is_validation, dtype=bool),
-            meta=np.array(json.dumps(self.meta)),
-        )
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:  # a file object: numpy adds no .npz suffix
+            np.savez_compressed(
+                f,
+                tokens=np.concatenate(self.pieces).astype(np.uint8),
+                offsets=offsets,
+                names=np.array(self.names, dtype=str),
+                is_validation=np.asarray(self.is_validation, dtype=bool),
+                meta=np.array(json.dumps(self.meta)),
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> "Dataset":
-        with np.load(path, allow_pickle=False) as f:
-            tokens, offsets = f["tokens"], f["offsets"]
-            pieces = [tokens[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
-            return cls(pieces, [str(n) for n in f["names"]], f["is_validation"],
-                       json.loads(str(f["meta"])))
+        if not Path(path).is_file():
+            raise LivecrepreError(f"{path}: no such dataset (make one with `livecrepre data ...`)")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                tokens, offsets = f["tokens"], f["offsets"]
+                pieces = [tokens[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+                return cls(pieces, [str(n) for n in f["names"]], f["is_validation"],
+                           json.loads(str(f["meta"])))
+        except Exception as exc:  # noqa: BLE001 - any broken file reads the same
+            raise LivecrepreError(f"{path}: corrupt or not a livecrepre dataset ({type(exc).__name__})")
 
 
 def split_abc_tunes(text: str) -> list[str]:
@@ -188,7 +196,8 @@ def _encode_midi_file(args) -> tuple[str, np.ndarray | None, str]:
     try:
         notes = midi_file_notes(path, track, channel)
     except Exception as exc:  # noqa: BLE001 - every way a file can be broken is reported
-        return str(path), None, f"unreadable: {type(exc).__name__}: {str(exc)[:80]}"
+        detail = str(exc).strip()[:80]
+        return str(path), None, f"unreadable: {type(exc).__name__}" + (f": {detail}" if detail else "")
     if len(notes) < 8:
         return str(path), None, (f"too few notes ({len(notes)})" if notes else
                                  "no notes (empty, or only drums on channel 10)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +19,8 @@ from flax import nnx
 
 from .data import BAR_TICKS, Dataset
 from .encodings import NO_EVENT, NOTE_OFF, transpose_tokens
-from .models import Model, build_network
+from .errors import LivecrepreError
+from .models import Model, build_network, save_checkpoint
 
 LOWEST_PITCH, HIGHEST_PITCH = 36, 96
 
@@ -116,15 +118,29 @@ def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
     return float(total / mask.sum())
 
 
-def train_melody(dataset: Dataset, config: TrainConfig, report=print) -> tuple[Model, dict]:
+def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Model | None = None,
+                 patience: int | None = None, progress: bool = False) -> tuple[Model, dict]:
+    """Train (or, from `init`, fine-tune / resume) a melody model; returns the best epoch's model.
+
+    Stops early when validation loss has not improved for `patience` epochs, at a NaN loss, or on
+    Ctrl-C: in each case the best model so far is returned and the summary says why."""
+    from tqdm import tqdm
+
     rng = np.random.default_rng(config.seed)
-    network = build_network("melody", {"vocab": 130, "embed": config.embed,
-                                       "units": config.units, "layers": config.layers},
-                            seed=config.seed)
-    graphdef, params = nnx.split(network, nnx.Param)
+    if init is not None:
+        config = TrainConfig(**{**config.__dict__, **{k: init.config[k] for k in ("embed", "units", "layers")}})
+        graphdef, params = init.graphdef, init.params
+    else:
+        network = build_network("melody", network_config_of(config), seed=config.seed)
+        graphdef, params = nnx.split(network, nnx.Param)
+    network = nnx.merge(graphdef, params)
     train, valid = dataset.split(False), dataset.split(True)
+    if not train:
+        raise LivecrepreError("the dataset has no training pieces")
     tokens_per_epoch = sum(len(p) + BAR_TICKS - 1 for p in train)
-    steps_per_epoch = tokens_per_epoch // (config.batch * config.seq_len)
+    # a small dataset (a few riffs) trains in fewer parallel streams rather than not at all
+    batch = max(1, min(config.batch, tokens_per_epoch // (2 * (config.seq_len + 1))))
+    steps_per_epoch = max(1, tokens_per_epoch // batch // config.seq_len - 1)
     total_steps = max(2, steps_per_epoch * config.epochs)
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.lr, min(200, total_steps // 10), total_steps, end_value=config.lr * 0.05)
@@ -132,34 +148,94 @@ def train_melody(dataset: Dataset, config: TrainConfig, report=print) -> tuple[M
     opt_state = tx.init(params)
     train_step = make_train_step(graphdef, tx)
     started = time.perf_counter()
-    history = []
-    for epoch in range(config.epochs):
-        streams, resets = epoch_streams(train, config.batch, rng, config.max_shift)
-        state = network.initial_state((config.batch,))
-        losses = []
-        for start in range(0, streams.shape[1] - config.seq_len, config.seq_len):
-            window = np.s_[:, start: start + config.seq_len + 1]
-            params, opt_state, state, loss = train_step(params, opt_state, state,
-                                                        streams[window], resets[window])
-            losses.append(loss)
-        elapsed = time.perf_counter() - started
-        model = Model("training", "melody", network_config_of(config), graphdef, params)
-        val = heldout_nll(model, valid)
-        train_loss = float(np.mean([float(x) for x in losses]))
-        history.append({"epoch": epoch + 1, "train_nll": train_loss, "valid_nll": val,
-                        "seconds": round(elapsed, 1)})
-        report(f"epoch {epoch + 1}/{config.epochs}: train {train_loss:.3f} valid {val:.3f} nats/token"
-               f"  ({(epoch + 1) * steps_per_epoch * config.batch * config.seq_len / elapsed:,.0f}"
-               f" tokens/s, {elapsed:.0f} s)")
-        if config.time_budget and elapsed > config.time_budget:
-            report(f"time budget of {config.time_budget:.0f} s reached")
-            break
-    best = min(history, key=lambda h: h["valid_nll"])
+    history: list[dict] = []
+    best_params, best_nll, stopped = params, float("inf"), "all epochs done"
+    try:
+        for epoch in range(config.epochs):
+            epoch_started = time.perf_counter()
+            streams, resets = epoch_streams(train, batch, rng, config.max_shift)
+            state = network.initial_state((batch,))
+            losses = []
+            starts = range(0, streams.shape[1] - config.seq_len, config.seq_len)
+            bar = tqdm(starts, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
+                       disable=not progress, leave=False)
+            for start in bar:
+                window = np.s_[:, start: start + config.seq_len + 1]
+                params, opt_state, state, loss = train_step(params, opt_state, state,
+                                                            streams[window], resets[window])
+                losses.append(loss)
+                if progress and len(losses) % 10 == 0:
+                    rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
+                    bar.set_postfix(loss=f"{float(loss):.3f}", tokens_per_s=f"{rate:,.0f}")
+            train_loss = float(np.mean([float(x) for x in losses])) if losses else float("nan")
+            if not math.isfinite(train_loss):
+                stopped = f"loss became {train_loss} in epoch {epoch + 1}"
+                break
+            elapsed = time.perf_counter() - started
+            val = heldout_nll(Model("training", "melody", network_config_of(config), graphdef, params), valid)
+            history.append({"epoch": epoch + 1, "train_nll": train_loss, "valid_nll": val,
+                            "seconds": round(elapsed, 1)})
+            rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
+            report(f"epoch {epoch + 1}/{config.epochs}: train {train_loss:.3f} valid {val:.3f} "
+                   f"nats/token ({rate:,.0f} tokens/s, {elapsed:.0f} s)")
+            if val < best_nll or not valid:
+                best_params, best_nll = params, val
+            elif patience and epoch + 1 - min(history, key=lambda h: h["valid_nll"])["epoch"] >= patience:
+                stopped = f"validation loss did not improve for {patience} epochs"
+                break
+            if config.time_budget and elapsed > config.time_budget:
+                stopped = f"time budget of {config.time_budget:.0f} s reached"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    if not history:
+        raise LivecrepreError(f"training stopped before one epoch finished ({stopped}); nothing saved")
+    if stopped != "all epochs done":
+        report(f"stopped: {stopped}; keeping the best epoch")
+    best = min(history, key=lambda h: h["valid_nll"]) if valid else history[-1]
     summary = {"epochs_run": len(history), "train_seconds": round(time.perf_counter() - started, 1),
-               "heldout_nll": history[-1]["valid_nll"], "best_epoch": best["epoch"],
-               "history": history, "config": config.__dict__,
-               "train_tokens_per_epoch": tokens_per_epoch}
-    return Model("melody", "melody", network_config_of(config), graphdef, params), summary
+               "heldout_nll": best["valid_nll"], "best_epoch": best["epoch"], "stopped": stopped,
+               "history": history, "config": {**config.__dict__, "batch": batch},
+               "train_tokens_per_epoch": tokens_per_epoch,
+               "initialised_from": init.name if init is not None else None}
+    return Model("melody", "melody", network_config_of(config), graphdef, best_params), summary
+
+
+def save_trained(path, model: Model, summary: dict, dataset: Dataset, name: str) -> Path:
+    """The checkpoint with its metadata, and the loss curve as PATH.png beside it."""
+    meta = {
+        "name": name,
+        "encoding": "melody130: 0-127 note-on, 128 note-off, 129 no event; one token per 16th",
+        "ticks_per_beat": 4,
+        "corpus": dataset.meta.get("corpus"),
+        "split": f"by piece, {dataset.meta.get('validation_fraction')} held out "
+                 f"({int(np.sum(dataset.is_validation))} of {len(dataset.pieces)} pieces)",
+        "training": {k: v for k, v in summary.items() if k != "history"},
+        "history": summary["history"],
+        "trained_at": time.strftime("%Y-%m-%d"),
+    }
+    path = save_checkpoint(path, model, meta)
+    plot_loss_curve(summary["history"], path.with_name(path.name + ".png"), name)
+    return path
+
+
+def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_nll"] for h in history], "o-", label="training")
+    ax.plot(epochs, [h["valid_nll"] for h in history], "o-", label="held out")
+    ax.set(xlabel="epoch", ylabel="nats / token", title=f"{title}: loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def network_config_of(config: TrainConfig) -> dict:

@@ -1,0 +1,117 @@
+"""From the user's MIDI files to a model playing in a running voice: the hackathon afternoon."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from livecrepre.data import build_midi_dataset
+from livecrepre.magics import engine_of
+from livecrepre.models import load_checkpoint
+from livecrepre.training import TrainConfig, save_trained, train_melody
+
+from .conftest import Collector
+from .test_data import RIFF, write_midi
+
+CLI = [sys.executable, "-m", "livecrepre.cli"]
+SMALL = ["--units", "32", "--embed", "16", "--seq-len", "32"]
+
+
+@pytest.fixture
+def riffs(tmp_path):
+    folder = tmp_path / "riffs"
+    folder.mkdir()
+    for i in range(8):
+        write_midi(folder / f"riff{i}.mid", [(s + 16 * k, l, p + i % 3) for k in range(6) for s, l, p in RIFF])
+    return folder
+
+
+def run(args, cwd, timeout=240):
+    return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_data_train_demo_from_the_command_line(riffs, tmp_path):
+    made = run(["data", "from-midi", str(riffs), "--out", "riffs.data"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "8 pieces encoded, 0 skipped" in made.stdout and (tmp_path / "riffs.data").exists()
+    trained = run(["train", "melody", "--data", "riffs.data", "--out", "riffs.ckpt", "--epochs", "6",
+                   "--lr", "0.01"] + SMALL, tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    meta = json.loads((tmp_path / "riffs.ckpt.json").read_text())
+    history = [h["valid_nll"] for h in meta["history"]]
+    assert history[-1] < history[0] - 0.5  # the loss falls, on held-out riffs
+    assert (tmp_path / "riffs.ckpt.png").read_bytes()[:4] == b"\x89PNG"
+    played = run(["demo", "--model", "riffs.ckpt", "--bars", "1", "--bpm", "480", "--quiet"], tmp_path)
+    assert played.returncode == 0 and "first note" in played.stdout
+
+
+def test_bad_data_and_training_inputs_are_one_line(tmp_path):
+    for args, message in [
+        (["data", "from-midi", str(tmp_path / "nowhere"), "--out", "x.data"], "no such folder"),
+        (["data", "from-midi", str(tmp_path), "--out", "x.data"], "no .mid or .midi files"),
+        (["train", "melody", "--data", "missing.data", "--out", "x.ckpt"], "no such dataset"),
+    ]:
+        result = run(args, tmp_path)
+        assert result.returncode == 2 and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    (tmp_path / "junk.data").write_bytes(b"junk")
+    result = run(["train", "melody", "--data", "junk.data", "--out", "x.ckpt"], tmp_path)
+    assert result.returncode == 2 and "corrupt or not a livecrepre dataset" in result.stderr
+
+
+def test_checkpoint_round_trips_exactly_and_fine_tunes(riffs, tmp_path):
+    dataset = build_midi_dataset(riffs, report=lambda line: None)
+    model, summary = train_melody(dataset, TrainConfig(epochs=1, units=32, embed=16, seq_len=32),
+                                  report=lambda line: None)
+    path = save_trained(tmp_path / "r.ckpt", model, summary, dataset, "r")
+    again = load_checkpoint(path)
+    for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves(again.params)):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    tuned, tuned_summary = train_melody(dataset, TrainConfig(epochs=1), init=again,
+                                        report=lambda line: None)
+    assert tuned.config == again.config and tuned_summary["initialised_from"] == "r"
+
+
+def test_ctrl_c_keeps_the_best_epoch(riffs, tmp_path):
+    run(["data", "from-midi", str(riffs), "--out", "riffs.data"], tmp_path)
+    proc = subprocess.Popen(CLI + ["train", "melody", "--data", "riffs.data", "--out", "r.ckpt",
+                                   "--epochs", "500", "--patience", "500"] + SMALL,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("epoch 2/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out = "".join(lines) + proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, out
+    assert "stopped: interrupted; keeping the best epoch" in out
+    meta = json.loads((tmp_path / "r.ckpt.json").read_text())
+    assert meta["training"]["stopped"] == "interrupted" and meta["training"]["epochs_run"] >= 2
+
+
+def test_a_freshly_trained_model_swaps_into_a_running_voice(riffs, tmp_path, shell):
+    dataset = build_midi_dataset(riffs, report=lambda line: None)
+    model, summary = train_melody(dataset, TrainConfig(epochs=2, units=32, embed=16, seq_len=32, lr=0.01),
+                                  report=lambda line: None)
+    path = save_trained(tmp_path / "fresh.ckpt", model, summary, dataset, "fresh")
+    notes = Collector()
+    shell.user_ns["notes"] = notes
+    shell.run_line_magic("crepre", "start --bpm 480 --seed 1")
+    shell.run_line_magic("voice", "lead melody --to notes")
+    notes.wait_for(3)
+    shell.run_line_magic("swap", f"lead {path}")
+    engine = engine_of(shell)
+    assert engine.voices["lead"].model.name == "fresh"
+    count = len(notes.events)
+    time.sleep(1.0)
+    assert len(notes.events) > count  # it plays
+    shell.user_ns["tuned"] = model  # a model object in the namespace swaps in by name too
+    shell.run_line_magic("swap", "lead tuned")
+    assert engine.voices["lead"].model is model
