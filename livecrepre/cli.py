@@ -3,6 +3,7 @@
     livecrepre demo ...                      play a model from a cold start
     livecrepre data from-midi DIR --out D    a dataset from your MIDI files (or: data folk --out D)
     livecrepre train melody --data D --out CKPT [...]
+    livecrepre eval CKPT --data D            held-out NLL vs a Kneser-Ney n-gram; musical measures
 """
 from __future__ import annotations
 
@@ -130,7 +131,25 @@ def train(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"demo": demo, "data": data, "train": train}
+def evaluate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="livecrepre eval", description=(
+        "Held-out NLL of a model against the best Kneser-Ney n-gram on the same split, "
+        "and musical measures of its samples against the held-out pieces."))
+    parser.add_argument("model", help="checkpoint path or shipped model name")
+    parser.add_argument("--data", required=True, help="dataset from `livecrepre data`")
+    parser.add_argument("--max-order", type=int, default=64, help="highest n-gram order tried (default 64)")
+    args = parser.parse_args(argv)
+
+    from .data import Dataset
+    from .evaluation import evaluate as run_evaluation, format_report
+    from .models import load_model
+
+    model = load_model(args.model)
+    print(format_report(model.name, run_evaluation(model, Dataset.load(args.data), args.max_order)))
+    return 0
+
+
+COMMANDS = {"demo": demo, "data": data, "train": train, "eval": evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

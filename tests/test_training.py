@@ -48,6 +48,12 @@ def test_data_train_demo_from_the_command_line(riffs, tmp_path):
     assert (tmp_path / "riffs.ckpt.png").read_bytes()[:4] == b"\x89PNG"
     played = run(["demo", "--model", "riffs.ckpt", "--bars", "1", "--bpm", "480", "--quiet"], tmp_path)
     assert played.returncode == 0 and "first note" in played.stdout
+    scored = run(["eval", "riffs.ckpt", "--data", "riffs.data", "--max-order", "8"], tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    model_line, ngram_line = scored.stdout.splitlines()[:2]
+    assert model_line.startswith("riffs: held-out NLL") and float(model_line.split()[3]) > 0
+    assert ngram_line.startswith("best Kneser-Ney n-gram (order ")
+    assert "| held-out pieces |" in scored.stdout and "| model samples |" in scored.stdout
 
 
 def test_bad_data_and_training_inputs_are_one_line(tmp_path):
