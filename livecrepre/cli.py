@@ -92,11 +92,12 @@ def data(argv: list[str]) -> int:
     return 0
 
 
-def train(argv: list[str]) -> int:
+def train_parser(parser_class=argparse.ArgumentParser, prog: str = "livecrepre train"):
+    """The options of `livecrepre train` (and of `%train`, which takes the same)."""
     from .training import TrainConfig
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="livecrepre train", description=(
+    parser = parser_class(prog=prog, description=(
         "Train a model on a dataset; writes CKPT, CKPT.json (metadata) and CKPT.png (loss curve). "
         "Ctrl-C stops and keeps the best epoch so far."))
     parser.add_argument("kind", choices=["melody"], help="model family")
@@ -112,20 +113,32 @@ def train(argv: list[str]) -> int:
     parser.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
     parser.add_argument("--patience", type=int, default=3,
                         help="stop when held-out loss has not improved for this many epochs (default 3)")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def prepare_training(args):
+    """(dataset, config, initial model or None, name) from parsed train options; errors are one line."""
     from .data import Dataset
     from .models import load_model
-    from .training import save_trained, train_melody
+    from .training import TrainConfig
 
     dataset = Dataset.load(args.data)
     init = load_model(args.init) if args.init else None
     config = TrainConfig(embed=args.embed, units=args.units, layers=args.layers, seq_len=args.seq_len,
                          batch=args.batch, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    return dataset, config, init, os.path.splitext(os.path.basename(args.out))[0]
+
+
+def train(argv: list[str]) -> int:
+    args = train_parser().parse_args(argv)
+
+    from .training import save_trained, train_melody
+
+    dataset, config, init, name = prepare_training(args)
     print(f"training {args.kind} on {len(dataset.split(False))} pieces, "
           f"{len(dataset.split(True))} held out" + (f", from {init.name}" if init else ""))
     model, summary = train_melody(dataset, config, init=init, patience=args.patience, progress=True)
-    path = save_trained(args.out, model, summary, dataset, name=os.path.splitext(os.path.basename(args.out))[0])
+    path = save_trained(args.out, model, summary, dataset, name=name)
     print(f"wrote {path} (best epoch {summary['best_epoch']}: held-out {summary['heldout_nll']:.3f} "
           f"nats/token, {summary['train_seconds']:.0f} s); loss curve {path}.png")
     return 0

@@ -25,6 +25,7 @@ class CrepreMagics(Magics):
     def __init__(self, shell, engine: Engine):
         super().__init__(shell)
         self.engine = engine
+        self.jobs: list = []  # TrainingJob, in the order started
 
     # -- helpers ------------------------------------------------------------------------
     def _call(self, fn, *args, **kwargs):
@@ -167,6 +168,45 @@ class CrepreMagics(Magics):
         args = parse_argstring(self.route, line)
         tick = self._call(self.engine.route, args.name, *self._routes(args.routes), at=args.at)
         print(f"{args.name} -> {self._routes_text(args.name, args.routes, args.at)}{self._lands(tick)}")
+
+
+    @line_magic
+    def train(self, line):
+        """Train a model on a background thread while the music keeps playing.
+
+        %train melody --data riffs.data --out riffs.ckpt [--epochs 20] [--from MODEL]
+               [--units --layers --embed --seq-len --batch --lr --seed --patience]
+        %train status      what each training is doing
+        %train stop        stop after the current step; the best epoch so far is still written
+
+        Progress lines appear as epochs finish; when done, %swap VOICE riffs.ckpt brings it in.
+        """
+        import argparse
+        import shlex
+
+        from .cli import prepare_training, train_parser
+        from .training import TrainingJob
+
+        words = shlex.split(line)
+        if words in (["status"], ["stop"]):
+            if not self.jobs:
+                print("no training started (%train melody --data D --out CKPT)")
+            for job in self.jobs:
+                if words == ["stop"] and job.running:
+                    job.stop()
+                print(job.status())
+            return
+
+        class Parser(argparse.ArgumentParser):
+            def error(self, message):
+                raise UsageError(f"%train: {message}")
+
+        args = train_parser(Parser, prog="%train").parse_args(words)
+        dataset, config, init, name = self._call(prepare_training, args)
+        self.jobs.append(TrainingJob(dataset, config, args.out, name, init=init,
+                                     patience=args.patience))
+        print(f"training {name} in the background ({len(dataset.split(False))} pieces, "
+              f"{len(dataset.split(True))} held out); %train status to follow it")
 
 
 _loaded: dict[int, CrepreMagics] = {}

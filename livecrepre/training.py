@@ -7,6 +7,7 @@ random shift every epoch. Held-out figures carry the state through each whole va
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +120,12 @@ def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
 
 
 def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Model | None = None,
-                 patience: int | None = None, progress: bool = False) -> tuple[Model, dict]:
+                 patience: int | None = None, progress: bool = False,
+                 stop: threading.Event | None = None) -> tuple[Model, dict]:
     """Train (or, from `init`, fine-tune / resume) a melody model; returns the best epoch's model.
 
-    Stops early when validation loss has not improved for `patience` epochs, at a NaN loss, or on
-    Ctrl-C: in each case the best model so far is returned and the summary says why."""
+    Stops early when validation loss has not improved for `patience` epochs, at a NaN loss, on
+    Ctrl-C, or when `stop` is set: the best model so far is returned and the summary says why."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(config.seed)
@@ -160,6 +162,8 @@ def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Mode
             bar = tqdm(starts, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
                        disable=not progress, leave=False)
             for start in bar:
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
                 window = np.s_[:, start: start + config.seq_len + 1]
                 params, opt_state, state, loss = train_step(params, opt_state, state,
                                                             streams[window], resets[window])
@@ -240,3 +244,52 @@ def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
 
 def network_config_of(config: TrainConfig) -> dict:
     return {"vocab": 130, "embed": config.embed, "units": config.units, "layers": config.layers}
+
+
+class TrainingJob:
+    """Training on a background thread, so the music keeps playing while a model learns.
+
+    The thread only computes and writes the checkpoint; swapping it in is the performer's move."""
+
+    def __init__(self, dataset: Dataset, config: TrainConfig, out: str | Path, name: str,
+                 init: Model | None = None, patience: int | None = 3, report=print):
+        self.out, self.name = Path(out), name
+        self.lines: list[str] = []
+        self.result: Path | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._report = report
+
+        def log(line: str) -> None:
+            self.lines.append(line)
+            report(f"[train {name}] {line}")
+
+        def work() -> None:
+            try:
+                model, summary = train_melody(dataset, config, report=log, init=init,
+                                              patience=patience, stop=self._stop)
+                self.result = save_trained(self.out, model, summary, dataset, name)
+                log(f"done: wrote {self.result} (held-out {summary['heldout_nll']:.3f} nats/token); "
+                    f"swap it in with %swap VOICE {self.result}")
+            except Exception as exc:  # noqa: BLE001 - reported once, the session goes on
+                self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, LivecrepreError) else str(exc)
+                log(f"failed: {self.error}")
+
+        self._thread = threading.Thread(target=work, name=f"livecrepre-train-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop after the current step; the best epoch so far is still written."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self.running
+
+    def status(self) -> str:
+        state = "running" if self.running else ("failed" if self.error else "done")
+        return f"{self.name} -> {self.out}: {state}; " + (self.lines[-1] if self.lines else "starting")

@@ -121,3 +121,30 @@ def test_a_freshly_trained_model_swaps_into_a_running_voice(riffs, tmp_path, she
     shell.user_ns["tuned"] = model  # a model object in the namespace swaps in by name too
     shell.run_line_magic("swap", "lead tuned")
     assert engine.voices["lead"].model is model
+
+
+def test_train_magic_learns_in_the_background_while_the_music_plays(riffs, tmp_path, shell):
+    from IPython.core.error import UsageError
+
+    from .test_magics import assert_kept_playing
+
+    build_midi_dataset(riffs, report=lambda line: None).save(tmp_path / "riffs.data")
+    keeper = Collector()
+    shell.user_ns["keeper"] = keeper
+    shell.run_line_magic("crepre", "start --bpm 240 --seed 2")
+    shell.run_line_magic("voice", "keep melody --to keeper")
+    keeper.wait_for(3)
+    since = time.perf_counter()
+    shell.run_line_magic("train", f"melody --data {tmp_path / 'riffs.data'} --out {tmp_path / 'bg.ckpt'} "
+                                  "--epochs 3 --units 32 --embed 16 --seq-len 32")
+    magics = shell.magics_manager.registry["CrepreMagics"]
+    job = magics.jobs[-1]
+    assert job.wait(timeout=180), "training did not finish"
+    assert job.result == tmp_path / "bg.ckpt" and job.error is None
+    assert_kept_playing(keeper, since)
+    shell.run_line_magic("swap", f"keep {job.result}")
+    assert engine_of(shell).voices["keep"].model.name == "bg"
+    with pytest.raises(UsageError, match="the following arguments are required: --data"):
+        shell.run_line_magic("train", "melody --out x.ckpt")
+    with pytest.raises(UsageError, match="no such dataset"):
+        shell.run_line_magic("train", "melody --data nowhere.data --out x.ckpt")
