@@ -110,21 +110,21 @@ def torch_runner(windows, threads):
 def main():
     load_before = os.getloadavg()[0]
     windows, source = data_windows()
-    runners = {"JAX, `make_train_step` (jitted), XLA on all cores": jax_runner(windows)}
+    runners = {"JAX, `make_train_step` (jitted), XLA on all cores": ("JAX", jax_runner(windows))}
     torch_version = None
     try:
         import torch
         torch_version = torch.__version__.split("+")[0]
         for threads in (2, 1):
             runners[f"PyTorch {torch_version}, nn.LSTM, {threads} thread{'s' * (threads > 1)}"] = \
-                torch_runner(windows, threads)
+                (f"PyTorch {threads}T", torch_runner(windows, threads))
     except ImportError:
         pass
 
-    warmup = {name: run(WARMUP) for name, run in runners.items()}  # JAX compiles in its first step
+    warmup = {short: run(WARMUP) for short, run in runners.values()}  # JAX compiles in its first step
     rounds = {name: [] for name in runners}
     for _ in range(ROUNDS):
-        for name, run in runners.items():
+        for name, (_, run) in runners.items():
             rounds[name].append(run(STEPS))
 
     tokens = BATCH * SEQ_LEN
@@ -146,8 +146,8 @@ def main():
         print("| PyTorch | not installed (`make bench` installs torch==2.13.0) | | | | |")
     print(f"\nratio vs PyTorch = this tokens/s / PyTorch's with 2 threads (above 1: JAX trains faster). "
           f"Warm-up ({WARMUP} steps, JAX's including compilation): "
-          + ", ".join(f"{name.split(',')[0]} {t:.1f} s" for name, (t, _) in warmup.items())
-          + f". Loss after = training loss (nats/token) of the last timed step, "
+          + ", ".join(f"{short} {t:.1f} s" for short, (t, _) in warmup.items())
+          + f" (T = PyTorch threads). Loss after = training loss (nats/token) of the last timed step, "
           f"{(WARMUP + ROUNDS * STEPS) * tokens:,} tokens into training from scratch.")
 
 
