@@ -148,3 +148,15 @@ def test_train_magic_learns_in_the_background_while_the_music_plays(riffs, tmp_p
         shell.run_line_magic("train", "melody --out x.ckpt")
     with pytest.raises(UsageError, match="no such dataset"):
         shell.run_line_magic("train", "melody --data nowhere.data --out x.ckpt")
+
+
+def test_nan_loss_stops_training_with_one_line(riffs):
+    from livecrepre.errors import LivecrepreError
+
+    from .helpers import constant_model
+
+    broken = constant_model(60)
+    broken.params = jax.tree.map(lambda leaf: leaf * np.nan, broken.params)
+    dataset = build_midi_dataset(riffs, report=lambda line: None)
+    with pytest.raises(LivecrepreError, match="loss became nan in epoch 1"):
+        train_melody(dataset, TrainConfig(epochs=2, seq_len=32), init=broken, report=lambda line: None)
