@@ -27,12 +27,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/event_lateness.py
 	$(PY) benchmarks/cold_start.py
 
-# Rebuild the shipped model from the music21 corpus (about 90 s + 18 min on 2 CPU cores).
+# Rebuild the shipped model from the music21 corpus (about 90 s + 23 min on 2 CPU cores).
 dataset: $(STAMP)
 	$(PY) scripts/build_folk_dataset.py data/folk.npz
 
 train-melody: dataset
-	$(PY) scripts/train_shipped_melody.py data/folk.npz livecrepre/shipped/melody.ckpt 16
+	$(PY) scripts/train_shipped_melody.py data/folk.npz livecrepre/shipped/melody.ckpt 30
 
 clean:
 	rm -rf $(VENV) takes *.egg-info

@@ -14,8 +14,9 @@ grad-norm clipping 1.0 and Adam 2e-3.
   spares it a little work. Run with 2 threads and with 1 (`torch.set_num_threads`).
 
 After WARMUP steps each (JAX compiles there), the implementations take turns in ROUNDS rounds of
-STEPS steps, so the noise of a shared machine falls on all of them alike; tokens/s is all timed tokens
-over all timed time, and the per-round figures show the spread.
+STEPS steps, so the noise of a shared machine falls on all of them alike. tokens/s is the median of
+the rounds' tokens/s (one round slowed by another process does not move it), ms per step follows from
+it, and the per-round figures show the spread.
 
     .venv/bin/python benchmarks/train_throughput.py
 """
@@ -33,7 +34,7 @@ from livecrepre.training import epoch_streams, make_train_step
 
 CONFIG = {"vocab": 130, "embed": 256, "units": 256, "layers": 2}
 BATCH, SEQ_LEN, LR, CLIP = 64, 64, 2e-3, 1.0
-WARMUP, ROUNDS, STEPS = 3, 4, 10  # 40 timed steps per implementation
+WARMUP, ROUNDS, STEPS = 3, 8, 5  # 40 timed steps per implementation
 clock = time.perf_counter
 
 
@@ -128,7 +129,7 @@ def main():
             rounds[name].append(run(STEPS))
 
     tokens = BATCH * SEQ_LEN
-    rate = {name: ROUNDS * STEPS * tokens / sum(t for t, _ in r) for name, r in rounds.items()}
+    rate = {name: float(np.median([STEPS * tokens / t for t, _ in r])) for name, r in rounds.items()}
     torch_rate = rate.get(f"PyTorch {torch_version}, nn.LSTM, 2 threads")
     print(f"Melody model: embed {CONFIG['embed']}, {CONFIG['layers']} x LSTM({CONFIG['units']}), vocab "
           f"{CONFIG['vocab']}; batch {BATCH} x {SEQ_LEN} steps = {tokens:,} tokens per training step, "
@@ -144,7 +145,8 @@ def main():
               f"| {r[-1][1]:.3f} |")
     if torch_version is None:
         print("| PyTorch | not installed (`make bench` installs torch==2.13.0) | | | | |")
-    print(f"\nratio vs PyTorch = this tokens/s / PyTorch's with 2 threads (above 1: JAX trains faster). "
+    print(f"\ntokens/s = median over the rounds; ratio vs PyTorch = this tokens/s / PyTorch's with 2 threads "
+          f"(above 1: JAX trains faster). "
           f"Warm-up ({WARMUP} steps, JAX's including compilation): "
           + ", ".join(f"{short} {t:.1f} s" for short, (t, _) in warmup.items())
           + f" (T = PyTorch threads). Loss after = training loss (nats/token) of the last timed step, "

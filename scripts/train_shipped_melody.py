@@ -1,4 +1,4 @@
-"""Train the shipped `melody` model on the O'Neill + Ryan folk tunes (CPU, ~18 minutes here).
+"""Train the shipped `melody` model on the O'Neill + Ryan folk tunes (CPU, ~23 minutes here).
 
     python scripts/build_folk_dataset.py data/folk.npz
     python scripts/train_shipped_melody.py data/folk.npz livecrepre/shipped/melody.ckpt
@@ -12,7 +12,7 @@ from livecrepre.training import TrainConfig, save_trained, train_melody
 if __name__ == "__main__":
     data_path = sys.argv[1] if len(sys.argv) > 1 else "data/folk.npz"
     out = sys.argv[2] if len(sys.argv) > 2 else "livecrepre/shipped/melody.ckpt"
-    epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+    epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 30
     dataset = Dataset.load(data_path)
     config = TrainConfig(epochs=epochs, batch=64, seq_len=64, lr=2e-3, seed=0)
     print(f"{len(dataset.split(False))} training tunes, {len(dataset.split(True))} held out")

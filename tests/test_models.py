@@ -7,7 +7,7 @@ import pytest
 
 from livecrepre.encodings import START_TOKEN, VOCAB_SIZE
 from livecrepre.errors import LivecrepreError
-from livecrepre.evaluation import melody_measures, sample_tokens
+from livecrepre.evaluation import average_measures, sample_tokens
 from livecrepre.models import SHIPPED_DIR, MelodyRNN, load_checkpoint, load_model, save_checkpoint
 from livecrepre.sampling import compiled_count, generate_block, warm_up
 
@@ -60,13 +60,13 @@ def test_same_key_same_tokens_new_weights_same_compile(melody, tmp_path):
 def test_the_shipped_model_plays_folk_like_lines(melody):
     """Samples should look like tunes: on the 8th-note grid, in a key, mostly stepwise, in range.
     (Held-out O'Neill/Ryan tunes: 81 % of notes on the 8th grid, 99 % in key, 61 % stepwise.)"""
-    tokens = np.concatenate([sample_tokens(melody, 256, seed=s) for s in range(4)])
-    measures = melody_measures(tokens)
-    assert measures["notes"] > 150  # 1,024 16ths of reels and jigs hold many notes
+    samples = [sample_tokens(melody, 512, seed=s) for s in range(4)]
+    measures = average_measures(samples)  # per sample: each may be in its own key
+    assert measures["notes"] > 150  # 512 16ths of reels and jigs hold many notes
     assert measures["on_8th_grid"] > 0.6
     assert measures["in_key"] > 0.75
     assert measures["stepwise"] > 0.45
-    pitches = [t for t in tokens if t < 128]
+    pitches = [t for sample in samples for t in sample if t < 128]
     assert 55 <= np.median(pitches) <= 85
 
 
