@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/step_latency.py
 	$(PY) benchmarks/event_lateness.py
 	$(PY) benchmarks/cold_start.py
+	$(PY) benchmarks/train_throughput.py
 
 # Rebuild the shipped model from the music21 corpus (about 90 s + 23 min on 2 CPU cores).
 dataset: $(STAMP)
