@@ -58,7 +58,6 @@ class Dispatcher:
         self.lateness: list[float] = []  # seconds, of each action run; bounded below
         self.realtime = realtime
         self.priority = "not started"  # "realtime" or "normal" once the thread runs
-        self.record_lateness = True
 
     def start(self) -> None:
         with self._cond:
@@ -124,10 +123,6 @@ class Dispatcher:
                 self._run_item(item)
             return len(released)
 
-    def pending(self, owner: object | None = None) -> int:
-        with self._cond:
-            return sum(1 for i in self._heap if owner is None or i.owner is owner)
-
     def _run_item(self, item: _Item) -> None:
         try:
             item.action()
@@ -152,8 +147,7 @@ class Dispatcher:
                     while self._heap and self._heap[0].time <= t:
                         batch.append(heapq.heappop(self._heap))
                 for item in batch:
-                    if self.record_lateness:
-                        self.lateness.append(now() - item.time)
+                    self.lateness.append(now() - item.time)
                     self._run_item(item)
                 if len(self.lateness) > 100_000:
                     del self.lateness[:50_000]

@@ -38,20 +38,17 @@ def notes_to_tokens(notes: list[Note]) -> np.ndarray:
     return tokens
 
 
-def tokens_to_notes(tokens, max_ticks: int | None = None) -> list[Note]:
+def tokens_to_notes(tokens) -> list[Note]:
     """Decode tokens back into notes; a note still sounding at the end is closed there."""
     notes: list[Note] = []
     current: tuple[int, int] | None = None  # (pitch, start)
     for tick, token in enumerate(int(t) for t in tokens):
-        if token < NOTE_OFF or token == NOTE_OFF:
+        if token <= NOTE_OFF:  # a note-on or note-off ends the sounding note
             if current is not None:
                 notes.append(Note(current[0], current[1], tick))
                 current = None
             if token < NOTE_OFF:
                 current = (token, tick)
-        elif max_ticks is not None and current is not None and tick - current[1] >= max_ticks:
-            notes.append(Note(current[0], current[1], tick))
-            current = None
     if current is not None:
         notes.append(Note(current[0], current[1], len(tokens)))
     return notes

@@ -38,7 +38,6 @@ class TrainConfig:
     clip: float = 1.0
     max_shift: int = 6
     seed: int = 0
-    time_budget: float | None = None  # seconds; stops after the epoch that passes it
 
 
 def random_transpose(piece: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
@@ -186,9 +185,6 @@ def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Mode
                 best_params, best_nll = params, val
             elif patience and epoch + 1 - min(history, key=lambda h: h["valid_nll"])["epoch"] >= patience:
                 stopped = f"validation loss did not improve for {patience} epochs"
-                break
-            if config.time_budget and elapsed > config.time_budget:
-                stopped = f"time budget of {config.time_budget:.0f} s reached"
                 break
     except KeyboardInterrupt:
         stopped = "interrupted"
