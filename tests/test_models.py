@@ -102,3 +102,22 @@ def test_truncated_checkpoint_is_one_line(tmp_path):
     bad.write_bytes((SHIPPED_DIR / "melody.ckpt").read_bytes()[:100_000])
     with pytest.raises(LivecrepreError, match="corrupt"):
         load_model(str(bad))
+
+
+def test_teacher_forced_run_matches_step_by_step(melody):
+    """Training's scan over a window (with resets) computes exactly what the voice's step computes."""
+    network = melody.network()
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 130, (3, 20)).astype(np.int32)
+    resets = np.zeros((3, 20), bool)
+    resets[1, 7] = resets[2, 0] = True
+    state = network.initial_state((3,))
+    final, logits = network(state, tokens, resets)
+    carry = state
+    for t in range(20):
+        keep = (1.0 - resets[:, t])[:, None]
+        carry = jax.tree.map(lambda leaf: leaf * keep, carry)
+        carry, step_logits = network.step(carry, tokens[:, t])
+        np.testing.assert_allclose(logits[:, t], step_logits, atol=2e-4)
+    for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(carry)):
+        np.testing.assert_allclose(a, b, atol=2e-4)
