@@ -280,7 +280,6 @@ class Engine:
     def voice_off(self, name: str, at: str = "now") -> int:
         """Remove a voice; its notes are released at the tick it goes."""
         self._voice(name)
-        at = check_at(at)
 
         def apply(tick: int) -> None:
             voice = self.voices.pop(name, None)
@@ -307,7 +306,6 @@ class Engine:
         """Set a voice's sampling temperature (a traced argument: never recompiles)."""
         self._voice(name)
         temperature = check_temperature(temperature)
-        at = check_at(at)
         return self._submit(at, lambda tick: self.voices[name].set_temperature(temperature, tick),
                             f"temp {name}")
 
@@ -359,7 +357,8 @@ class Engine:
 
     # -- controls ---------------------------------------------------------------------------
     def _submit(self, at: str, apply: Callable[[int], None], what: str) -> int:
-        """Apply at the next tick, beat or bar; returns the tick where it lands.
+        """Apply at the next tick, beat or bar; returns the tick where it lands. (`at` is checked
+        here; callers that do slow work first check it before that work, to fail fast.)
 
         For `now` this returns once applied (within a tick), so status shows it at once."""
         control = _Control(check_at(at), apply, what)
