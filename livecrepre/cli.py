@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 
 BANNER = ("livecrepre: the engine is ready. Try\n"
@@ -129,6 +132,27 @@ def prepare_training(args):
     return dataset, config, init, os.path.splitext(os.path.basename(args.out))[0]
 
 
+@contextlib.contextmanager
+def stop_on_ctrl_c():
+    """The first Ctrl-C sets the event the training loop checks between steps, so it stops
+    cleanly (an interrupt raised inside a JAX call could surface as another error); a second
+    Ctrl-C interrupts at once."""
+    stop = threading.Event()
+
+    def on_ctrl_c(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nCtrl-C: stopping after this step and keeping the best epoch "
+              "(Ctrl-C again to abandon)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
 
@@ -137,7 +161,9 @@ def train(argv: list[str]) -> int:
     dataset, config, init, name = prepare_training(args)
     print(f"training {args.kind} on {len(dataset.split(False))} pieces, "
           f"{len(dataset.split(True))} held out" + (f", from {init.name}" if init else ""))
-    model, summary = train_melody(dataset, config, init=init, patience=args.patience, progress=True)
+    with stop_on_ctrl_c() as stop:
+        model, summary = train_melody(dataset, config, init=init, patience=args.patience,
+                                      progress=True, stop=stop)
     path = save_trained(args.out, model, summary, dataset, name=name)
     print(f"wrote {path} (best epoch {summary['best_epoch']}: held-out {summary['heldout_nll']:.3f} "
           f"nats/token, {summary['train_seconds']:.0f} s); loss curve {path}.png")

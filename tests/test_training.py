@@ -85,9 +85,10 @@ def test_checkpoint_round_trips_exactly_and_fine_tunes(riffs, tmp_path):
 
 def test_ctrl_c_keeps_the_best_epoch(riffs, tmp_path):
     run(["data", "from-midi", str(riffs), "--out", "riffs.data"], tmp_path)
+    stderr = open(tmp_path / "stderr.txt", "w")
     proc = subprocess.Popen(CLI + ["train", "melody", "--data", "riffs.data", "--out", "r.ckpt",
                                    "--epochs", "500", "--patience", "500"] + SMALL,
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines = []
     for line in proc.stdout:
@@ -96,7 +97,8 @@ def test_ctrl_c_keeps_the_best_epoch(riffs, tmp_path):
             proc.send_signal(signal.SIGINT)
             break
     out = "".join(lines) + proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, out
+    stderr.close()
+    assert proc.returncode == 0, out + (tmp_path / "stderr.txt").read_text()
     assert "stopped: interrupted; keeping the best epoch" in out
     meta = json.loads((tmp_path / "r.ckpt.json").read_text())
     assert meta["training"]["stopped"] == "interrupted" and meta["training"]["epochs_run"] >= 2
