@@ -34,12 +34,11 @@ import numpy as np
 from .clock import TempoMap, check_bpm, now
 from .dispatcher import Dispatcher
 from .errors import LivecrepreError
-from .events import Event
+from .events import Event, Played, whole_ticks
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
 from .models import Model, load_model
-from .sampling import warm_up
-from .voice import Voice
+from .voices import Voice, make_voice, prepare, voice_plays
 
 AT_CHOICES = ("now", "beat", "bar")
 _engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -253,27 +252,34 @@ class Engine:
 
     # -- voices -----------------------------------------------------------------------------
     def voice(self, name: str, model="melody", temperature: float = 1.0, to=None,
-              at: str = "now", velocity: int = 100) -> int:
+              at: str = "now", velocity: int = 100, sigma: float | None = None) -> int:
         """Add a voice, or replace the one with this name. Routes default to `print`.
 
-        A route that cannot be opened is reported in one line; the voice keeps the others."""
+        The model's family decides what the voice plays: melody and abc models play notes, text
+        models words, MDRNNs gestures (`sigma` is their sigma-temperature; `temperature` picks the
+        mixture). A route that cannot be opened is reported in one line; the voice keeps the others."""
         check_voice_name(name)
         temperature = check_temperature(temperature)
         at = check_at(at)
         if not (isinstance(velocity, int) and 1 <= velocity <= 127):
             raise LivecrepreError(f"velocity must be a whole number 1-127, not {velocity!r}")
         loaded = self._load(model)
+        extra = {}
+        if sigma is not None:
+            extra["sigma"] = self._check_sigma(sigma, loaded.family, name)
         existing = self.voices.get(name)
         routes = self._make_routes(name, ["print"] if to is None else to,
-                                   existing.routes if existing else [])
+                                   existing.routes if existing else [], voice_plays(loaded))
         key = self._voice_key(name)
 
         def apply(tick: int) -> None:
             old = self.voices.get(name)
             if old is not None:
                 self._release(name, [r for r in old.routes if r not in routes], tick)
-            self.voices[name] = Voice(name, loaded, temperature, key, routes, tick, velocity,
-                                      bar_ticks=self.ticks_per_beat * self.beats_per_bar)
+            self.voices[name] = make_voice(
+                name, loaded, temperature=temperature, key=key, routes=routes, start_tick=tick,
+                velocity=velocity, bar_ticks=self.ticks_per_beat * self.beats_per_bar,
+                ticks_per_beat=self.ticks_per_beat, **extra)
 
         return self._submit(at, apply, f"voice {name}")
 
@@ -290,31 +296,56 @@ class Engine:
 
     def swap(self, name: str, model, at: str = "now") -> int:
         """Hot-swap a voice's model. Loading and compiling happen here, the exchange at the tick."""
-        self._voice(name)
         at = check_at(at)
         loaded = self._load(model)
+        self._voice(name).check_swap(loaded)
 
         def apply(tick: int) -> None:
             voice = self.voices.get(name)
             if voice is None:
                 raise LivecrepreError(f"voice {name} was removed before the swap")
+            voice.check_swap(loaded)  # the voice may have been replaced meanwhile
             voice.swap(loaded, tick)
 
         return self._submit(at, apply, f"swap {name}")
 
-    def temp(self, name: str, temperature, at: str = "now") -> int:
-        """Set a voice's sampling temperature (a traced argument: never recompiles)."""
-        self._voice(name)
-        temperature = check_temperature(temperature)
-        return self._submit(at, lambda tick: self.voices[name].set_temperature(temperature, tick),
-                            f"temp {name}")
+    def temp(self, name: str, temperature=None, at: str = "now", sigma=None) -> int:
+        """Set a voice's sampling temperature, and for a gesture voice its sigma-temperature
+        (traced arguments: never recompile)."""
+        voice = self._voice(name)
+        if temperature is None and sigma is None:
+            raise LivecrepreError("give a temperature (and for gesture voices, --sigma)")
+        temperature = check_temperature(temperature) if temperature is not None else None
+        sigma = self._check_sigma(sigma, voice.family, name) if sigma is not None else None
+
+        def apply(tick: int) -> None:
+            voice = self.voices[name]
+            if temperature is not None:
+                voice.set_temperature(temperature, tick)
+            if sigma is not None:
+                voice.set_sigma(sigma, tick)
+
+        return self._submit(at, apply, f"temp {name}")
+
+    @staticmethod
+    def _check_sigma(sigma, family: str, name: str) -> float:
+        if family != "gesture":
+            raise LivecrepreError(f"voice {name} plays {family}: --sigma is for gesture (MDRNN) voices")
+        try:
+            value = float(sigma)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not math.isfinite(value) or value < 0:
+            raise LivecrepreError(f"sigma must be 0 or more (0 the mixture's mean, 1 as trained), "
+                                  f"not {sigma!r}")
+        return value
 
     def route(self, name: str, *routes, at: str = "now") -> int:
         """Replace where a voice's notes go. Routes kept by spec keep recording without a break."""
         voice = self._voice(name)
         at = check_at(at)
         specs = [r for spec in routes for r in (spec if isinstance(spec, (list, tuple)) else [spec])]
-        new_routes = self._make_routes(name, specs, voice.routes)
+        new_routes = self._make_routes(name, specs, voice.routes, voice.plays)
 
         def apply(tick: int) -> None:
             v = self.voices.get(name)
@@ -327,12 +358,10 @@ class Engine:
     # -- what the caller's thread prepares ----------------------------------------------------
     def _load(self, spec) -> Model:
         model = load_model(spec)
-        if model.kind != "melody":
-            raise LivecrepreError(f"{model.name}: a {model.kind} model cannot play in a melody voice")
-        warm_up(model)  # compile here, never on the clock's threads
+        prepare(model)  # compile and import here, never on the clock's threads
         return model
 
-    def _make_routes(self, voice: str, specs, current: list[Route]) -> list[Route]:
+    def _make_routes(self, voice: str, specs, current: list[Route], plays: str) -> list[Route]:
         if isinstance(specs, str) or callable(specs):
             specs = [specs]
         routes: list[Route] = []
@@ -344,11 +373,18 @@ class Engine:
                 routes.append(same[0])
                 continue
             try:
-                routes.append(parse_route(spec, voice=voice, midi_ports=self.midi_ports,
-                                          ticks_per_beat=self.ticks_per_beat,
-                                          start_tick=self._next_tick, bpm=self.bpm))
+                route = parse_route(spec, voice=voice, midi_ports=self.midi_ports,
+                                    ticks_per_beat=self.ticks_per_beat,
+                                    start_tick=self._next_tick, bpm=self.bpm)
             except LivecrepreError as exc:
                 failures.append(str(exc))
+                continue
+            if plays not in route.accepts:
+                failures.append(f"route {route.spec} takes {' or '.join(route.accepts)}; "
+                                f"voice {voice} plays {plays}")
+                self._closer.submit(self._close, route)
+                continue
+            routes.append(route)
         kept = (f"voice {voice} keeps {', '.join(map(repr, routes))}" if routes
                 else f"voice {voice} has no other route")
         for failure in failures:
@@ -426,25 +462,32 @@ class Engine:
             self.late_ticks += 1
         for voice in list(self.voices.values()):
             try:
-                note = voice.note_at(tick)
+                played = voice.events_at(tick, self.tempo)
             except Exception as exc:  # noqa: BLE001 - a broken model silences only its voice
                 self.voices.pop(voice.name, None)
                 self._release(voice.name, voice.routes, tick)
                 self.report(f"voice {voice.name}: model failed at tick {tick} "
                             f"({type(exc).__name__}: {exc}); voice removed")
                 continue
-            if note is None or voice.muted:
+            if voice.muted:
                 continue
-            end = self.tempo.time_of(note.end_tick)
-            event = Event(voice.name, note.pitch, voice.velocity, tick, note.end_tick - tick,
-                          start, end, start + self._wall_offset, self.position(tick))
-            for route in voice.routes:
-                if route.muted:
-                    continue
-                try:
-                    route.send(event, self.dispatcher)
-                except Exception as exc:  # noqa: BLE001 - one bad route, the others go on
-                    self._route_failed(route, exc)
+            for p in played:
+                event = self._event(voice, p)
+                for route in voice.routes:
+                    if route.muted:
+                        continue
+                    try:
+                        route.send(event, self.dispatcher)
+                    except Exception as exc:  # noqa: BLE001 - one bad route, the others go on
+                        self._route_failed(route, exc)
+
+    def _event(self, voice: Voice, p: Played) -> Event:
+        tick, offset = whole_ticks(p.start)
+        start = self.tempo.time_of(p.start)
+        end = self.tempo.time_of(p.end) if p.end is not None else start
+        return Event(voice.name, p.pitch, voice.velocity, tick,
+                     (p.end - p.start) if p.end is not None else 0, start, end,
+                     start + self._wall_offset, self.position(tick), offset, p.text, p.values, p.dt)
 
     def _release(self, voice: str, routes: list[Route], tick: int) -> None:
         """Routes leaving a voice at `tick`: their notes end there; then they are closed."""

@@ -109,6 +109,8 @@ class CrepreMagics(Magics):
               help="osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print, or the "
                    "name of a callable (default print)")
     @argument("--velocity", type=int, default=100, help="MIDI velocity 1-127 (default 100)")
+    @argument("--sigma", type=float, default=None,
+              help="gesture (MDRNN) voices: sigma-temperature, 0 the mean, 1 as trained (default 1)")
     @argument("--off", action="store_true", help="remove the voice; its notes are released")
     @_at_argument()
     @line_magic
@@ -116,6 +118,9 @@ class CrepreMagics(Magics):
         """Add or replace a voice, or remove one.
 
         %voice lead melody --temp 0.8 --to midi:Synth:1 osc://127.0.0.1:57120/lead --at bar
+        %voice tune abc --to midi:Synth:2      (a char RNN writing ABC, played as notes)
+        %voice words my_text.ckpt --to print   (a char RNN: words)
+        %voice hand gesture --sigma 0.3 --to osc://127.0.0.1:5002/impsy   (MDRNN gestures)
         %voice lead --off
         """
         args = parse_argstring(self.voice, line)
@@ -125,7 +130,7 @@ class CrepreMagics(Magics):
             return
         tick = self._call(self.engine.voice, args.name, self._model(args.model),
                           temperature=args.temp, to=self._routes(args.to), at=args.at,
-                          velocity=args.velocity)
+                          velocity=args.velocity, sigma=args.sigma)
         print(f"{args.name}: {args.model} at temp {args.temp:g} -> "
               f"{self._routes_text(args.name, args.to or ['print'], args.at)}{self._lands(tick)}")
 
@@ -145,14 +150,22 @@ class CrepreMagics(Magics):
 
     @magic_arguments()
     @argument("name", help="voice name")
-    @argument("temperature", help="above 0: 0.5 calm, 1 as trained, 1.5 wild")
+    @argument("temperature", nargs="?", default=None,
+              help="above 0: 0.5 calm, 1 as trained, 1.5 wild (gesture voices: the pi-temperature)")
+    @argument("--sigma", default=None,
+              help="gesture (MDRNN) voices: sigma-temperature, 0 the mean, 1 as trained")
     @_at_argument()
     @line_magic
     def temp(self, line):
-        """Set a voice's sampling temperature: %temp lead 1.3 [--at beat|bar]. Never recompiles."""
+        """Set a voice's sampling temperature: %temp lead 1.3 [--at beat|bar]. Never recompiles.
+
+        %temp hand 0.8 --sigma 0.2    (a gesture voice: pi- and sigma-temperature)
+        """
         args = parse_argstring(self.temp, line)
-        tick = self._call(self.engine.temp, args.name, args.temperature, at=args.at)
-        print(f"{args.name}: temp {float(args.temperature):g}{self._lands(tick)}")
+        tick = self._call(self.engine.temp, args.name, args.temperature, at=args.at, sigma=args.sigma)
+        said = ([f"temp {float(args.temperature):g}"] if args.temperature is not None else []) + \
+               ([f"sigma {float(args.sigma):g}"] if args.sigma is not None else [])
+        print(f"{args.name}: {', '.join(said)}{self._lands(tick)}")
 
     @magic_arguments()
     @argument("name", help="voice name")

@@ -19,13 +19,14 @@ from flax import nnx
 
 from .encodings import VOCAB_SIZE
 from .errors import LivecrepreError
+from .mdn import mixture_outputs
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 CHECKPOINT_SUFFIX = ".ckpt"
 
 
-class MelodyRNN(nnx.Module):
-    """Embedding(vocab, embed) -> layers x LSTM(units) -> Dense(vocab), one token per tick."""
+class TokenRNN(nnx.Module):
+    """Embedding(vocab, embed) -> layers x LSTM(units) -> Dense(vocab): a next-token model."""
 
     def __init__(self, vocab: int = VOCAB_SIZE, embed: int = 256, units: int = 256,
                  layers: int = 2, *, rngs: nnx.Rngs):
@@ -68,7 +69,52 @@ class MelodyRNN(nnx.Module):
         return state, jnp.swapaxes(logits, 0, 1)
 
 
-MODEL_CLASSES = {"melody": MelodyRNN}
+class MelodyRNN(TokenRNN):
+    """The 130-token melody encoding, one token per tick (16th)."""
+
+
+class CharRNN(TokenRNN):
+    """Next character over any text; the alphabet is in the checkpoint's metadata."""
+
+
+class MDRNN(nnx.Module):
+    """layers x LSTM(units) -> a mixture of `mixtures` diagonal Gaussians over the next
+    (dt, x1..xn) vector, as in IMPS/IMPSY (see mdn.py for the mixture maths)."""
+
+    def __init__(self, dims: int = 3, units: int = 64, layers: int = 2, mixtures: int = 5, *,
+                 rngs: nnx.Rngs):
+        self.dims, self.units, self.layers, self.mixtures = dims, units, layers, mixtures
+        sizes = [dims] + [units] * layers
+        self.cells = nnx.List([nnx.OptimizedLSTMCell(sizes[i], units, rngs=rngs)
+                               for i in range(layers)])
+        self.out = nnx.Linear(units, mixture_outputs(mixtures, dims), rngs=rngs)
+
+    initial_state = TokenRNN.initial_state
+
+    def step(self, state, x):
+        """Feed one vector; return the new state and the raw mixture outputs for the next one."""
+        new_state = []
+        for cell, carry in zip(self.cells, state):
+            carry, x = cell(carry, x)
+            new_state.append(carry)
+        return tuple(new_state), self.out(x)
+
+    def __call__(self, state, inputs, resets=None):
+        """Teacher-forced run over inputs [batch, time, dims]; returns (state, outputs [batch, time, K])."""
+        if resets is None:
+            resets = jnp.zeros(inputs.shape[:2], bool)
+
+        def body(carry, xs):
+            x, reset = xs
+            keep = 1.0 - reset.astype(jnp.float32)[..., None]
+            carry = jax.tree.map(lambda leaf: leaf * keep, carry)
+            return self.step(carry, x)
+
+        state, out = jax.lax.scan(body, state, (jnp.swapaxes(inputs, 0, 1), jnp.swapaxes(resets, 0, 1)))
+        return state, jnp.swapaxes(out, 0, 1)
+
+
+MODEL_CLASSES = {"melody": MelodyRNN, "char": CharRNN, "mdrnn": MDRNN}
 
 
 @dataclass
@@ -83,6 +129,19 @@ class Model:
     meta: dict = field(default_factory=dict)
     checksum: str = ""
     _initial_state: object = field(default=None, repr=False)
+
+    @property
+    def family(self) -> str:
+        """What a voice playing it plays: melody, abc (a char model of ABC tunes, played as
+        notes), text, or gesture. A voice only swaps between models of one family."""
+        if self.kind == "char":
+            return "abc" if self.meta.get("plays") == "abc" else "text"
+        return {"mdrnn": "gesture"}.get(self.kind, self.kind)
+
+    @property
+    def alphabet(self) -> str:
+        """A char model's characters, by token index."""
+        return self.meta.get("alphabet", "")
 
     @property
     def structure(self) -> tuple:
@@ -109,9 +168,12 @@ class Model:
 
 
 def network_config(network: nnx.Module) -> dict:
-    if isinstance(network, MelodyRNN):
+    if isinstance(network, TokenRNN):
         return {"vocab": network.vocab, "embed": network.embed.features,
                 "units": network.units, "layers": network.layers}
+    if isinstance(network, MDRNN):
+        return {"dims": network.dims, "units": network.units, "layers": network.layers,
+                "mixtures": network.mixtures}
     raise LivecrepreError(f"unknown network type {type(network).__name__}")
 
 

@@ -1,4 +1,6 @@
-"""Jitted generation: one compiled block function per model structure.
+"""Jitted generation: one compiled function per model structure.
+
+Token models (melody, char) generate blocks of tokens; an MDRNN generates one gesture per call.
 
 The hot path is a pure function of arrays (parameters, recurrent state, previous token, PRNG key,
 first tick, temperature), compiled once per structure with `jax.jit` over `nnx.merge` of the
@@ -18,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from .encodings import START_TOKEN
+from .mdn import sample_mixture
 from .models import Model
 
 BLOCK_TICKS = 16  # ticks generated per call; a lax.scan is far cheaper per step than one call each
@@ -56,12 +59,26 @@ def _make_block_fn(graphdef):
     return jax.jit(generate)
 
 
+def _make_gesture_fn(graphdef, mixtures: int, dims: int):
+    def step(params, state, prev, key, index, pi_temp, sigma_temp):
+        network = nnx.merge(graphdef, params)
+        state, raw = network.step(state, prev)
+        return state, sample_mixture(raw, jax.random.fold_in(key, index), pi_temp, sigma_temp,
+                                     mixtures, dims)
+
+    return jax.jit(step)
+
+
 def block_fn(model: Model):
-    """The compiled block generator for this model's structure (created once, shared)."""
+    """The compiled generator for this model's structure (created once, shared)."""
     with _lock:
         fn = _compiled.get(model.structure)
         if fn is None:
-            fn = _compiled[model.structure] = _make_block_fn(model.graphdef)
+            if model.kind == "mdrnn":
+                fn = _make_gesture_fn(model.graphdef, model.config["mixtures"], model.config["dims"])
+            else:
+                fn = _make_block_fn(model.graphdef)
+            _compiled[model.structure] = fn
         return fn
 
 
@@ -79,10 +96,26 @@ def generate_block(model: Model, state, prev_token: int, key, start_tick: int, t
     return jax.device_get((new_state, tokens, states_before))
 
 
+def generate_gesture(model: Model, state, prev, key, index: int, pi_temp: float, sigma_temp: float):
+    """One (dt, x1..xn) vector from an MDRNN; returns (state after, vector) on the host."""
+    new_state, vector = block_fn(model)(
+        model.params, state, np.asarray(prev, np.float32), as_key(key), np.int32(index),
+        np.float32(pi_temp), np.float32(sigma_temp))
+    return jax.device_get((new_state, vector))
+
+
+def start_token(model: Model) -> int:
+    """The token a token model's line starts from: START for melodies, a newline for text."""
+    return model.alphabet.index("\n") if model.kind == "char" else START_TOKEN
+
+
 def warm_up(model: Model) -> None:
     """Compile (if needed) and run once: call on the caller's thread, never on the clock's."""
-    generate_block(model, model.initial_state(), START_TOKEN,
-                   jax.random.PRNGKey(0), 0, 1.0)
+    key = jax.random.PRNGKey(0)
+    if model.kind == "mdrnn":
+        generate_gesture(model, model.initial_state(), np.zeros(model.config["dims"]), key, 0, 1.0, 1.0)
+    else:
+        generate_block(model, model.initial_state(), start_token(model), key, 0, 1.0)
 
 
 def compiled_count(model: Model) -> int:

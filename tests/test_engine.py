@@ -6,7 +6,7 @@ import pytest
 
 import livecrepre as lc
 from livecrepre.sampling import compiled_count
-from livecrepre.voice import HORIZON
+from livecrepre.voices import HORIZON
 
 from .conftest import Collector, max_gap
 from .helpers import constant_model

@@ -5,7 +5,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from livecrepre.magics import engine_of
-from livecrepre.voice import HORIZON
+from livecrepre.voices import HORIZON
 
 from .conftest import Collector
 from .helpers import constant_model

@@ -1,8 +1,10 @@
-"""The OSC wire format of a note, in one place.
+"""The OSC wire format of an event, in one place.
 
-Each note is one OSC bundle, timetagged with the note's start (NTP time), holding one message:
+Each event is one OSC bundle, timetagged with the event's start (NTP time), holding one message:
 
-    ADDRESS  i:pitch (MIDI 0-127)  i:velocity (1-127)  f:duration (seconds)
+    note     ADDRESS  i:pitch (MIDI 0-127)  i:velocity (1-127)  f:duration (seconds)
+    text     ADDRESS  s:word
+    gesture  ADDRESS  f:x1 ... f:xn        (the values an MDRNN predicted, at its predicted time)
 
 Bundles are sent ahead of time (the engine's lookahead); receivers that honour timetags
 (SuperCollider, python-osc's threading server) play them exactly on the tick.
@@ -17,11 +19,17 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from ..events import Event
 
 
-def note_bundle(address: str, event: Event) -> bytes:
+def event_bundle(address: str, event: Event) -> bytes:
     message = OscMessageBuilder(address)
-    message.add_arg(int(event.pitch), "i")
-    message.add_arg(int(event.velocity), "i")
-    message.add_arg(float(event.duration), "f")
+    if event.kind == "note":
+        message.add_arg(int(event.pitch), "i")
+        message.add_arg(int(event.velocity), "i")
+        message.add_arg(float(event.duration), "f")
+    elif event.kind == "text":
+        message.add_arg(event.text, "s")
+    else:
+        for value in event.values:
+            message.add_arg(float(value), "f")
     bundle = OscBundleBuilder(event.timetag)
     bundle.add_content(message.build())
     return bundle.build().dgram

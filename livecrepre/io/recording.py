@@ -13,13 +13,14 @@ FILE_TICKS_PER_BEAT = 480
 class MidiFileRecorder:
     def __init__(self, path: str | Path, ticks_per_beat: int, start_tick: int, bpm: float):
         self.path = Path(path)
-        self.scale = FILE_TICKS_PER_BEAT // ticks_per_beat
+        self.scale = FILE_TICKS_PER_BEAT / ticks_per_beat
         self.start_tick = start_tick
         self._notes: list[list[int]] = []  # [on_tick, off_tick, pitch, velocity, channel]
         self._tempi: list[tuple[int, float]] = [(start_tick, bpm)]
         self._lock = threading.Lock()
 
-    def add_note(self, on_tick: int, off_tick: int, pitch: int, velocity: int, channel: int = 0):
+    def add_note(self, on_tick: float, off_tick: float, pitch: int, velocity: int, channel: int = 0):
+        """Ticks may be fractional (notes off the 16th grid, e.g. triplets)."""
         with self._lock:
             self._notes.append([on_tick, off_tick, pitch, velocity, channel])
 
@@ -46,11 +47,11 @@ class MidiFileRecorder:
                 timed.append((off, 1, mido.Message("note_off", note=pitch, velocity=0, channel=channel)))
         timed.sort(key=lambda item: (item[0], item[1]))  # tempo, then offs, then ons at a tick
         track = mido.MidiTrack()
-        last = self.start_tick
+        last = 0
         for tick, _, message in timed:
-            tick = max(tick, self.start_tick)
-            track.append(message.copy(time=(tick - last) * self.scale))
-            last = tick
+            file_tick = round((max(tick, self.start_tick) - self.start_tick) * self.scale)
+            track.append(message.copy(time=file_tick - last))
+            last = file_tick
         track.append(mido.MetaMessage("end_of_track", time=0))
         midi = mido.MidiFile(type=0, ticks_per_beat=FILE_TICKS_PER_BEAT)
         midi.tracks.append(track)

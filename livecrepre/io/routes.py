@@ -21,7 +21,7 @@ import mido
 from ..errors import LivecrepreError
 from ..events import Event
 from .midi import MidiPorts
-from .osc import OscSender, note_bundle
+from .osc import OscSender, event_bundle
 from .recording import MidiFileRecorder
 
 ROUTE_HELP = "osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print, or a callable"
@@ -30,6 +30,7 @@ ROUTE_HELP = "osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print
 class Route:
     spec: str = ""
     uses_dispatcher = False
+    accepts: tuple[str, ...] = ("notes", "text", "gestures")  # what voices it can carry
     muted = False  # set by the engine after the route failed once
 
     def send(self, event: Event, dispatcher) -> None:
@@ -54,7 +55,7 @@ class OscRoute(Route):
         self.sender = OscSender(host, port)
 
     def send(self, event, dispatcher):
-        self.sender.send(note_bundle(self.address, event))
+        self.sender.send(event_bundle(self.address, event))
 
     def close(self):
         self.sender.close()
@@ -62,6 +63,7 @@ class OscRoute(Route):
 
 class MidiRoute(Route):
     uses_dispatcher = True
+    accepts = ("notes",)
 
     def __init__(self, spec: str, port, channel: int):
         self.spec, self.port, self.channel = spec, port, channel  # channel 1-16
@@ -78,11 +80,13 @@ class MidiRoute(Route):
 
 
 class FileRoute(Route):
+    accepts = ("notes",)
+
     def __init__(self, spec: str, recorder: MidiFileRecorder):
         self.spec, self.recorder = spec, recorder
 
     def send(self, event, dispatcher):
-        self.recorder.add_note(event.tick, event.end_tick, event.pitch, event.velocity)
+        self.recorder.add_note(event.start_tick, event.end_tick, event.pitch, event.velocity)
 
     def tempo(self, tick: int, bpm: float) -> None:
         self.recorder.tempo(tick, bpm)

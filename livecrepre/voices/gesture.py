@@ -1,0 +1,81 @@
+"""A gesture voice: an MDRNN predicting (dt, x1..xn) vectors, each played dt seconds after the
+one before, off the tick grid (the engine schedules them at their exact times).
+
+The voice samples one gesture ahead: when the engine asks for tick k it plays every gesture that
+falls before tick k + 1 and keeps the first one after. Temperatures act from the next sample.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import LivecrepreError
+from ..events import Played
+from ..sampling import generate_gesture
+from .base import Voice
+
+MIN_DT, MAX_DT = 0.005, 4.0  # seconds between gestures: at most 200 a second, at least one in 4 s
+MOST_PER_TICK = 64
+
+
+class GestureVoice(Voice):
+    family = "gesture"
+    plays = "gestures"
+
+    def __init__(self, name, model, sigma: float = 1.0, **kwargs):
+        super().__init__(name, model, **kwargs)
+        self.sigma = float(sigma)
+        self._state = model.initial_state()
+        self._prev = np.zeros(model.config["dims"], np.float32)
+        self._count = 0  # gestures sampled: the PRNG index of the next one
+        self._last_time: float | None = None  # when the previous gesture played (seconds)
+        self._next: np.ndarray | None = None  # sampled, not yet played: (dt, x1..xn)
+
+    def _sample(self) -> np.ndarray:
+        self._state, vector = generate_gesture(self.model, self._state, self._prev, self.key,
+                                               self._count, self.temperature, self.sigma)
+        self._count += 1
+        vector = np.array(vector, np.float32)
+        vector[0] = np.clip(vector[0], MIN_DT, MAX_DT)
+        low, high = self.model.meta.get("value_min"), self.model.meta.get("value_max")
+        if low is not None and high is not None:  # stay inside what the model was trained on
+            vector[1:] = np.clip(vector[1:], low, high)
+        self._prev = vector
+        return vector
+
+    def events_at(self, tick: int, tempo) -> list[Played]:
+        if self._last_time is None:
+            self._last_time = tempo.time_of(tick)
+        end = tempo.time_of(tick + 1)
+        played = []
+        while len(played) < MOST_PER_TICK:
+            if self._next is None:
+                self._next = self._sample()
+            at = self._last_time + float(self._next[0])
+            if at >= end:
+                break
+            played.append(Played(tempo.tick_at(at), values=tuple(float(x) for x in self._next[1:]),
+                                 dt=float(self._next[0])))
+            self._last_time, self._next = at, None
+        if len(played) == MOST_PER_TICK:  # never fall behind the clock
+            self._last_time = max(self._last_time, end)
+        return self._played(played)
+
+    def set_temperature(self, temperature: float, tick: int) -> int:
+        self._temperature = float(temperature)
+        return tick
+
+    def set_sigma(self, sigma: float, tick: int) -> int:
+        self.sigma = float(sigma)
+        return tick
+
+    def check_swap(self, model) -> None:
+        super().check_swap(model)
+        if model.config["dims"] != self.model.config["dims"]:
+            raise LivecrepreError(f"{model.name} predicts {model.config['dims'] - 1} values per gesture; "
+                                  f"voice {self.name} sends {self.model.config['dims'] - 1} and keeps "
+                                  f"{self.model.name}")
+
+    def swap(self, model, tick: int) -> int:
+        self.model = model
+        self._state = model.initial_state()
+        return tick

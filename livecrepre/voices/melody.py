@@ -1,0 +1,62 @@
+"""A melody voice: a melody RNN's tokens, one per tick, turned into notes.
+
+The stream runs at least HORIZON ticks ahead of the tick being played, so when a note starts its
+length is already known: its note-off is scheduled with its note-on, and OSC receivers are told
+its duration. A note already playing when a control lands keeps the length it was given:
+rollback never goes before the tick after the token that ended it.
+"""
+from __future__ import annotations
+
+from ..encodings import NO_EVENT, NOTE_OFF, START_TOKEN
+from ..events import Played
+from ..sampling import BLOCK_TICKS
+from .base import Voice
+from .tokens import TokenStream
+
+HORIZON = 2 * BLOCK_TICKS  # longest note, in ticks; a longer held note is cut here
+
+
+class MelodyVoice(Voice):
+    family = "melody"
+
+    def __init__(self, name, model, **kwargs):
+        super().__init__(name, model, **kwargs)
+        # Models learn tunes starting on a downbeat: generation starts at the bar, so the line's
+        # beats fall on the clock's beats; the ticks before `start_tick` are never played.
+        first = self.start_tick - self.start_tick % self.bar_ticks
+        self.stream = TokenStream(model, self.key, self.temperature, first, START_TOKEN)
+        self.stream.frozen = self.start_tick
+
+    @Voice.key.setter
+    def key(self, key) -> None:
+        Voice.key.fset(self, key)
+        self.stream.key = self.key
+
+    def events_at(self, tick: int, tempo) -> list[Played]:
+        stream = self.stream
+        stream.ensure(tick + HORIZON + 1)
+        token = stream.token_at(tick)
+        played = []
+        if token < NOTE_OFF:
+            end = tick + HORIZON
+            for t in range(tick + 1, tick + HORIZON + 1):
+                if stream.token_at(t) != NO_EVENT:
+                    end = t
+                    break
+            played.append(Played(tick, end, pitch=token))
+            stream.frozen = max(stream.frozen, end + 1)
+        stream.frozen = max(stream.frozen, tick + 1)
+        stream.forget_before(tick)
+        return self._played(played)
+
+    def set_temperature(self, temperature: float, tick: int) -> int:
+        self._temperature = self.stream.temperature = float(temperature)
+        return self.stream.rollback(tick)
+
+    def swap(self, model, tick: int) -> int:
+        """The new model decides from `tick` (or the end of the note playing there), starting a tune
+        from its initial state: swap `--at bar` and its downbeats fall on the clock's."""
+        tick = self.stream.rollback(tick)  # keeps the decided tokens before it
+        self.model = model
+        self.stream.restart(model, START_TOKEN)
+        return tick

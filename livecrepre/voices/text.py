@@ -1,0 +1,50 @@
+"""A text voice: a char RNN writing one character per tick; each word is sent as it ends."""
+from __future__ import annotations
+
+from ..events import Played
+from ..sampling import start_token
+from .base import Voice
+from .tokens import TokenStream
+
+LONGEST_WORD = 32  # characters; a longer run without a space is sent in pieces
+
+
+class TextVoice(Voice):
+    family = "text"
+    plays = "text"
+
+    def __init__(self, name, model, **kwargs):
+        super().__init__(name, model, **kwargs)
+        self.stream = TokenStream(model, self.key, self.temperature, self.start_tick,
+                                  start_token(model))
+        self._word: list[str] = []
+        self.text = ""  # the last few hundred characters written, for status and tests
+
+    @Voice.key.setter
+    def key(self, key) -> None:
+        Voice.key.fset(self, key)
+        self.stream.key = self.key
+
+    def events_at(self, tick: int, tempo) -> list[Played]:
+        char = self.model.alphabet[self.stream.token_at(tick)]
+        self.stream.frozen = tick + 1
+        self.stream.forget_before(tick)
+        self.text = (self.text + char)[-400:]
+        if not char.isspace():
+            self._word.append(char)
+            if len(self._word) < LONGEST_WORD:
+                return []
+        if not self._word:
+            return []
+        word, self._word = "".join(self._word), []
+        return self._played([Played(tick, text=word)])
+
+    def set_temperature(self, temperature: float, tick: int) -> int:
+        self._temperature = self.stream.temperature = float(temperature)
+        return self.stream.rollback(tick)
+
+    def swap(self, model, tick: int) -> int:
+        tick = self.stream.rollback(tick)
+        self.model = model
+        self.stream.restart(model, start_token(model))
+        return tick

@@ -1,0 +1,91 @@
+"""A token model's output, generated in jitted blocks ahead of where it is read.
+
+Tokens are indexed by position (a tick for melody and text voices, a character count for ABC).
+A control that lands at position k rolls the buffer back to k, restoring the recurrent state saved
+for it, and the tokens are regenerated; positions before `frozen` are decided for good.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+
+from ..models import Model
+from ..sampling import generate_block
+
+
+@dataclass
+class _Block:
+    start: int
+    tokens: np.ndarray  # int32 [n]
+    states: object  # recurrent state before each position, leaves [n, ...]
+    prev: int  # token before `start`
+
+
+def _index_state(states, i: int):
+    return jax.tree.map(lambda leaf: leaf[i], states)
+
+
+class TokenStream:
+    def __init__(self, model: Model, key, temperature: float, first: int, start_token: int):
+        self.model = model
+        self.key = key
+        self.temperature = float(temperature)
+        self._blocks: list[_Block] = []
+        self._gen = first  # the next position to generate
+        self._gen_state = model.initial_state()
+        self._gen_prev = start_token
+        self.frozen = first
+
+    def _generate(self) -> None:
+        state, tokens, states = generate_block(self.model, self._gen_state, self._gen_prev,
+                                               self.key, self._gen, self.temperature)
+        tokens = np.asarray(tokens, dtype=np.int32)
+        self._blocks.append(_Block(self._gen, tokens, states, self._gen_prev))
+        self._gen += len(tokens)
+        self._gen_state, self._gen_prev = state, int(tokens[-1])
+
+    @property
+    def generated_until(self) -> int:
+        return self._gen
+
+    def ensure(self, until: int) -> None:
+        while self._gen < until:
+            self._generate()
+
+    def token_at(self, position: int) -> int:
+        self.ensure(position + 1)
+        for block in self._blocks:
+            if block.start <= position < block.start + len(block.tokens):
+                return int(block.tokens[position - block.start])
+        raise IndexError(f"position {position} is no longer buffered")
+
+    def forget_before(self, position: int) -> None:
+        self._blocks = [b for b in self._blocks if b.start + len(b.tokens) > position]
+
+    def rollback(self, position: int) -> int:
+        """Forget tokens from `position` on (never before `frozen`); returns where it rolled to."""
+        position = max(position, self.frozen)
+        if position >= self._gen:
+            return position
+        kept = []
+        for block in self._blocks:
+            end = block.start + len(block.tokens)
+            if end <= position:
+                kept.append(block)
+            elif block.start <= position:
+                i = position - block.start
+                self._gen_state = _index_state(block.states, i)
+                self._gen_prev = int(block.tokens[i - 1]) if i else block.prev
+                if i:
+                    kept.append(_Block(block.start, block.tokens[:i],
+                                       jax.tree.map(lambda leaf: leaf[:i], block.states), block.prev))
+        self._blocks = kept
+        self._gen = position
+        return position
+
+    def restart(self, model: Model, start_token: int) -> None:
+        """After a rollback: `model` goes on from its initial state, as at the start of a piece."""
+        self.model = model
+        self._gen_state, self._gen_prev = model.initial_state(), start_token
