@@ -1,8 +1,9 @@
 """The `livecrepre` command: an IPython session with the extension, or a subcommand:
 
     livecrepre demo ...                      play a model from a cold start
-    livecrepre data from-midi DIR --out D    a dataset from your MIDI files (or: data folk --out D)
-    livecrepre train melody --data D --out CKPT [...]
+    livecrepre data from-midi DIR --out D    a dataset from your MIDI files (also: folk, chorales,
+                                             essen, abc, text FILE, gestures LOG.csv)
+    livecrepre train melody|char|mdrnn --data D --out CKPT [...]
     livecrepre eval CKPT --data D            held-out NLL vs a Kneser-Ney n-gram; musical measures
 """
 from __future__ import annotations
@@ -70,29 +71,56 @@ def demo(argv: list[str]) -> int:
 
 def data(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="livecrepre data",
-                                     description="Make a melody dataset (split by piece) to train on.")
+                                     description="Make a dataset (split by piece) to train on.")
     sub = parser.add_subparsers(dest="source", required=True)
-    midi = sub.add_parser("from-midi", help="a folder of your MIDI files (top line of each)")
+    midi = sub.add_parser("from-midi", help="melody: a folder of your MIDI files (top line of each)")
     midi.add_argument("folder")
     midi.add_argument("--track", type=int, default=None, help="use only this track (from 1)")
     midi.add_argument("--channel", type=int, default=None, help="use only this channel (1-16)")
-    folk = sub.add_parser("folk", help="O'Neill's 1850 + Ryan's Mammoth tunes from the music21 corpus")
-    for p in (midi, folk):
+    corpora = [sub.add_parser("folk", help="melody: O'Neill's 1850 + Ryan's Mammoth (music21 corpus)"),
+               sub.add_parser("chorales", help="melody: Bach chorale soprano lines (music21 corpus)"),
+               sub.add_parser("essen", help="melody: the Essen folksong ABC files (music21 corpus)"),
+               sub.add_parser("abc", help="char: the ABC text of O'Neill + Ryan, for a model that plays music")]
+    text = sub.add_parser("text", help="char: a UTF-8 text file (ABC tunes in it play as music)")
+    text.add_argument("file")
+    gestures = sub.add_parser("gestures", help="mdrnn: IMPSY-shaped CSV logs (timestamp,source,x1,...,xn)")
+    gestures.add_argument("logs", nargs="+")
+    gestures.add_argument("--source", dest="source_rows", default="interface",
+                          help="rows of this source (default interface; 'all' for every row)")
+    for p in [midi, text, gestures] + corpora:
         p.add_argument("--out", required=True, help="dataset file to write, e.g. riffs.data")
         p.add_argument("--validation", type=float, default=None, help="share held out, by piece")
     args = parser.parse_args(argv)
 
-    from .data import build_folk_dataset, build_midi_dataset
+    from . import data as builders, gesture_data, text_data
 
     split = {} if args.validation is None else {"validation_fraction": args.validation}
     if args.source == "from-midi":
-        dataset = build_midi_dataset(args.folder, args.track, args.channel, **split)
+        dataset = builders.build_midi_dataset(args.folder, args.track, args.channel, **split)
+    elif args.source == "folk":
+        dataset = builders.build_folk_dataset(**split)
+    elif args.source == "essen":
+        dataset = builders.build_folk_dataset(collections=builders.ESSEN_COLLECTIONS, **split)
+    elif args.source == "chorales":
+        dataset = builders.build_chorale_dataset(**split)
+    elif args.source == "abc":
+        dataset = text_data.build_abc_text_dataset(**split)
+    elif args.source == "text":
+        dataset = text_data.build_text_dataset(args.file, **split)
     else:
-        dataset = build_folk_dataset(**split)
+        source = None if args.source_rows == "all" else args.source_rows
+        dataset = gesture_data.build_gesture_dataset(args.logs, source, **split)
     dataset.save(args.out)
-    print(f"wrote {args.out}: {len(dataset.split(False))} pieces to train on, "
+    print(f"wrote {args.out}: a {dataset.kind} dataset, {len(dataset.split(False))} pieces to train on, "
           f"{len(dataset.split(True))} held out")
     return 0
+
+
+def per_kind(option: str) -> str:
+    from .training import KIND_DEFAULTS
+
+    said = [f"{kind} {values[option]}" for kind, values in KIND_DEFAULTS.items() if option in values]
+    return f"; {', '.join(said)}" if said else ""
 
 
 def train_parser(parser_class=argparse.ArgumentParser, prog: str = "livecrepre train"):
@@ -103,17 +131,20 @@ def train_parser(parser_class=argparse.ArgumentParser, prog: str = "livecrepre t
     parser = parser_class(prog=prog, description=(
         "Train a model on a dataset; writes CKPT, CKPT.json (metadata) and CKPT.png (loss curve). "
         "Ctrl-C stops and keeps the best epoch so far."))
-    parser.add_argument("kind", choices=["melody"], help="model family")
+    parser.add_argument("kind", choices=["melody", "char", "mdrnn"],
+                        help="model family: melody (melody RNN), char (char RNN on text or ABC), "
+                             "mdrnn (mixture-density RNN on gestures)")
     parser.add_argument("--data", required=True, help="dataset from `livecrepre data`")
     parser.add_argument("--out", required=True, help="checkpoint to write, e.g. riffs.ckpt")
     parser.add_argument("--from", dest="init", default=None, metavar="MODEL",
                         help="start from this model (shipped name or checkpoint): fine-tune or resume")
     for name, help_ in [("units", "LSTM units"), ("layers", "LSTM layers"), ("embed", "embedding size"),
-                        ("seq_len", "window length in ticks"), ("batch", "parallel streams"),
-                        ("epochs", "passes over the data"), ("seed", "random seed")]:
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name),
-                            help=f"{help_} (default {getattr(defaults, name)})")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
+                        ("seq_len", "window length in steps"), ("batch", "parallel streams"),
+                        ("epochs", "passes over the data"), ("seed", "random seed"),
+                        ("mixtures", "Gaussian mixtures (mdrnn)")]:
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                            help=f"{help_} (default {getattr(defaults, name)}{per_kind(name)})")
+    parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default {defaults.lr})")
     parser.add_argument("--patience", type=int, default=3,
                         help="stop when held-out loss has not improved for this many epochs (default 3)")
     return parser
@@ -123,12 +154,13 @@ def prepare_training(args):
     """(dataset, config, initial model or None, name) from parsed train options; errors are one line."""
     from .data import Dataset
     from .models import load_model
-    from .training import TrainConfig
+    from .training import KIND_DEFAULTS, TrainConfig, check_trainable
 
     dataset = Dataset.load(args.data)
     init = load_model(args.init) if args.init else None
-    config = TrainConfig(embed=args.embed, units=args.units, layers=args.layers, seq_len=args.seq_len,
-                         batch=args.batch, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    check_trainable(args.kind, dataset, init)
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    config = TrainConfig(**{**KIND_DEFAULTS.get(args.kind, {}), **given})
     return dataset, config, init, os.path.splitext(os.path.basename(args.out))[0]
 
 
@@ -156,17 +188,17 @@ def stop_on_ctrl_c():
 def train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
 
-    from .training import save_trained, train_melody
+    from .training import UNITS, save_trained, train_model
 
     dataset, config, init, name = prepare_training(args)
     print(f"training {args.kind} on {len(dataset.split(False))} pieces, "
           f"{len(dataset.split(True))} held out" + (f", from {init.name}" if init else ""))
     with stop_on_ctrl_c() as stop:
-        model, summary = train_melody(dataset, config, init=init, patience=args.patience,
+        model, summary = train_model(args.kind, dataset, config, init=init, patience=args.patience,
                                       progress=True, stop=stop)
     path = save_trained(args.out, model, summary, dataset, name=name)
     print(f"wrote {path} (best epoch {summary['best_epoch']}: held-out {summary['heldout_nll']:.3f} "
-          f"nats/token, {summary['train_seconds']:.0f} s); loss curve {path}.png")
+          f"nats/{UNITS[args.kind]}, {summary['train_seconds']:.0f} s); loss curve {path}.png")
     return 0
 
 

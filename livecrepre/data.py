@@ -1,7 +1,11 @@
-"""Datasets of encoded melodies: built from the music21 corpus, saved as plain .npz (no pickle).
+"""Datasets: raw material in, pieces to train on out, saved as plain .npz (no pickle).
 
-A dataset is a list of pieces (token arrays), each marked train or validation. The split is by
-piece, never by window, so held-out figures measure tunes the model never saw.
+A dataset is a list of pieces, each marked train or validation, of one kind:
+    melody   melody130 token arrays (music21 corpora, the user's MIDI files)
+    char     character-index arrays, the alphabet in the metadata (a text file, ABC tunes)
+    gesture  float arrays [events, 1 + n] of (dt, x1..xn) (an IMPSY-shaped CSV log)
+Every piece starts with its start symbol (START, a newline, a zero vector): what a voice feeds
+first. The split is by piece, never by window, so held-out figures measure pieces never seen.
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass, field
-from multiprocessing import Pool
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,7 @@ from .encodings import NO_EVENT, NOTE_OFF, START_TOKEN, Note, notes_to_tokens
 from .errors import LivecrepreError
 
 FOLK_COLLECTIONS = ("oneills1850", "ryansMammoth")
+ESSEN_COLLECTIONS = ("essenFolksong",)
 BAR_TICKS = 16  # pieces are padded to whole 4/4 bars of 16ths; voices start on a bar
 
 
@@ -31,6 +36,10 @@ class Dataset:
     def split(self, validation: bool) -> list[np.ndarray]:
         return [p for p, v in zip(self.pieces, self.is_validation) if v == validation]
 
+    @property
+    def kind(self) -> str:
+        return self.meta.get("kind", "melody")
+
     def save(self, path: str | Path) -> None:
         """Write as .npz data at exactly `path` (any suffix, e.g. riffs.data)."""
         offsets = np.cumsum([0] + [len(p) for p in self.pieces]).astype(np.int64)
@@ -38,7 +47,7 @@ class Dataset:
         with open(path, "wb") as f:  # a file object: numpy adds no .npz suffix
             np.savez_compressed(
                 f,
-                tokens=np.concatenate(self.pieces).astype(np.uint8),
+                tokens=np.concatenate(self.pieces),
                 offsets=offsets,
                 names=np.array(self.names, dtype=str),
                 is_validation=np.asarray(self.is_validation, dtype=bool),
@@ -89,6 +98,11 @@ def score_to_notes(score, ticks_per_quarter: int = 4) -> list[Note]:
     return notes
 
 
+def _pool(processes: int):
+    """Worker processes started fresh: forking a process that has JAX's threads can deadlock."""
+    return multiprocessing.get_context("spawn").Pool(processes)
+
+
 def _encode_abc_tune(args: tuple[str, str]) -> tuple[str, np.ndarray | None, str]:
     name, abc = args
     from music21 import converter  # imported in the worker: music21 is slow to import
@@ -131,12 +145,41 @@ def is_validation_piece(name: str, fraction: float) -> bool:
 
 
 def build_folk_dataset(validation_fraction: float = 0.05, processes: int = 2,
-                       limit: int | None = None, report=print) -> Dataset:
-    tunes = folk_tunes()[:limit]
-    with Pool(processes) as pool:
+                       limit: int | None = None, report=print, collections=FOLK_COLLECTIONS) -> Dataset:
+    """Melodies of the music21 package's ABC collections (O'Neill + Ryan by default; Essen's
+    folksongs with collections=ESSEN_COLLECTIONS)."""
+    tunes = folk_tunes(collections)[:limit]
+    with _pool(processes) as pool:
         results = pool.map(_encode_abc_tune, tunes, chunksize=16)
     dataset = _collect(results, validation_fraction, report)
-    dataset.meta["corpus"] = "music21 corpus: " + ", ".join(FOLK_COLLECTIONS) + " (public domain ABC)"
+    dataset.meta["corpus"] = "music21 corpus: " + ", ".join(collections) + " (public domain ABC)"
+    return dataset
+
+
+def _encode_chorale(name: str) -> tuple[str, np.ndarray | None, str]:
+    from music21 import corpus
+
+    try:
+        score = corpus.parse(name)
+        soprano = score.parts[0]
+        notes = score_to_notes(soprano)
+    except Exception as exc:  # noqa: BLE001 - a bad chorale is reported, never fatal
+        return name, None, f"unparsable: {type(exc).__name__}: {str(exc)[:80]}"
+    if len(notes) < 8:
+        return name, None, f"too short ({len(notes)} notes)"
+    return name, encode_piece(notes), ""
+
+
+def build_chorale_dataset(validation_fraction: float = 0.1, processes: int = 2,
+                          limit: int | None = None, report=print) -> Dataset:
+    """The soprano lines of the Bach chorales in the music21 package's corpus."""
+    from music21 import corpus
+
+    names = list(corpus.chorales.Iterator(returnType="filename"))[:limit]
+    with _pool(processes) as pool:
+        results = pool.map(_encode_chorale, names, chunksize=8)
+    dataset = _collect(results, validation_fraction, report)
+    dataset.meta["corpus"] = "music21 corpus: Bach chorales, soprano lines (public domain)"
     return dataset
 
 
@@ -221,7 +264,7 @@ def build_midi_dataset(folder: str | Path, track: int | None = None, channel: in
     return dataset
 
 
-def _collect(results, validation_fraction: float, report) -> Dataset:
+def _collect(results, validation_fraction: float, report, unit: str = "tokens") -> Dataset:
     """Pieces from (name, tokens or None, why) results; skipped ones reported; split by piece."""
     pieces, names, skipped = [], [], []
     for name, tokens, why in results:
@@ -233,7 +276,7 @@ def _collect(results, validation_fraction: float, report) -> Dataset:
     for name, why in skipped:
         report(f"skipped {name}: {why}")
     report(f"{len(pieces)} pieces encoded, {len(skipped)} skipped, "
-           f"{sum(len(p) for p in pieces):,} tokens")
+           f"{sum(len(p) for p in pieces):,} {unit}")
     if not pieces:
         raise LivecrepreError("nothing to train on: every file was skipped")
     is_val = np.array([is_validation_piece(n, validation_fraction) for n in names])
@@ -241,6 +284,6 @@ def _collect(results, validation_fraction: float, report) -> Dataset:
         is_val[-1] = True  # always hold something out, or no figure means anything
     if is_val.all():
         is_val[0] = False
-    meta = {"encoding": "melody130", "ticks_per_quarter": 4, "bar_ticks": BAR_TICKS,
+    meta = {"kind": "melody", "encoding": "melody130", "ticks_per_quarter": 4, "bar_ticks": BAR_TICKS,
             "validation_fraction": validation_fraction, "skipped": len(skipped)}
     return Dataset(pieces, names, is_val, meta)

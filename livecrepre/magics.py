@@ -187,8 +187,8 @@ class CrepreMagics(Magics):
     def train(self, line):
         """Train a model on a background thread while the music keeps playing.
 
-        %train melody --data riffs.data --out riffs.ckpt [--epochs 20] [--from MODEL]
-               [--units --layers --embed --seq-len --batch --lr --seed --patience]
+        %train melody|char|mdrnn --data riffs.data --out riffs.ckpt [--epochs 20] [--from MODEL]
+               [--units --layers --embed --seq-len --batch --lr --seed --patience --mixtures]
         %train status      what each training is doing
         %train stop        stop after the current step; the best epoch so far is still written
 
@@ -216,7 +216,7 @@ class CrepreMagics(Magics):
 
         args = train_parser(Parser, prog="%train").parse_args(words)
         dataset, config, init, name = self._call(prepare_training, args)
-        self.jobs.append(TrainingJob(dataset, config, args.out, name, init=init,
+        self.jobs.append(TrainingJob(args.kind, dataset, config, args.out, name, init=init,
                                      patience=args.patience))
         print(f"training {name} in the background ({len(dataset.split(False))} pieces, "
               f"{len(dataset.split(True))} held out); %train status to follow it")

@@ -1,8 +1,12 @@
-"""Training token models with optax: stateful truncated BPTT over shuffled, transposed pieces.
+"""Training with optax: stateful truncated BPTT over shuffled pieces, one loop for every family.
+
+    melody  token cross-entropy; each piece transposed by a random shift every epoch
+    char    token cross-entropy over the dataset's alphabet
+    mdrnn   mixture-density negative log-likelihood of the next (dt, x1..xn)
 
 The recurrent state is carried from one window to the next (as it is when the engine generates for
-minutes), pieces are joined by their note-off start/end tokens, and each piece is transposed by a
-random shift every epoch. Held-out figures carry the state through each whole validation piece.
+minutes), pieces are joined end to end, each starting with its start symbol. Held-out figures carry
+the state through each whole validation piece, from the zero state a voice starts from.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from flax import nnx
 from .data import BAR_TICKS, Dataset
 from .encodings import NO_EVENT, NOTE_OFF, transpose_tokens
 from .errors import LivecrepreError
+from .mdn import mixture_nll
 from .models import Model, build_network, save_checkpoint
 
 LOWEST_PITCH, HIGHEST_PITCH = 36, 96
@@ -38,6 +43,31 @@ class TrainConfig:
     clip: float = 1.0
     max_shift: int = 6
     seed: int = 0
+    mixtures: int = 5  # MDRNN only
+
+
+# sizes that suit each family on a laptop CPU, where they differ from TrainConfig's
+KIND_DEFAULTS = {"char": {"seq_len": 100},
+                 "mdrnn": {"units": 64, "seq_len": 32, "batch": 32, "lr": 5e-3}}
+KIND_FOR_DATA = {"melody": "melody", "char": "char", "gesture": "mdrnn"}  # dataset kind -> model kind
+DATA_COMMAND = {"melody": "data folk|chorales|essen|from-midi", "char": "data text FILE|abc",
+                "mdrnn": "data gestures LOG.csv"}
+
+
+def network_config_of(kind: str, config: TrainConfig, meta: dict) -> dict:
+    if kind == "mdrnn":
+        return {"dims": int(meta["dims"]), "units": config.units, "layers": config.layers,
+                "mixtures": config.mixtures}
+    vocab = 130 if kind == "melody" else len(meta["alphabet"])
+    return {"vocab": vocab, "embed": config.embed, "units": config.units, "layers": config.layers}
+
+
+def step_loss(kind: str, network_config: dict):
+    """(outputs [B, T, ...], targets [B, T(, D)]) -> loss per step [B, T]."""
+    if kind == "mdrnn":
+        mixtures, dims = network_config["mixtures"], network_config["dims"]
+        return lambda outputs, targets: mixture_nll(outputs, targets, mixtures, dims)
+    return optax.softmax_cross_entropy_with_integer_labels
 
 
 def random_transpose(piece: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
@@ -49,35 +79,41 @@ def random_transpose(piece: np.ndarray, rng: np.random.Generator, max_shift: int
     return transpose_tokens(piece, int(rng.integers(low, high + 1))) if low <= high else piece
 
 
-def epoch_streams(pieces, batch: int, rng, max_shift: int, reset_share: float = 0.5):
-    """Shuffled, transposed pieces joined end to end and cut into `batch` parallel streams.
+def epoch_streams(pieces, batch: int, rng, max_shift: int, reset_share: float = 0.5,
+                  kind: str = "melody"):
+    """Shuffled pieces joined end to end and cut into `batch` parallel streams.
 
-    Each piece (START + whole bars) is preceded by a bar of silence ending in its START, so the
-    bar phase holds across the stream. At a random `reset_share` of the pieces the state is
-    zeroed before START: that is how a new voice starts; elsewhere the model learns to go on
-    from one tune into the next, as a voice playing for minutes does."""
-    lead_in = np.full(BAR_TICKS - 1, NO_EVENT, dtype=np.uint8)
-    tokens, resets = [], []
+    Melodies are transposed, and each (START + whole bars) is preceded by a bar of silence
+    ending in its START, so the bar phase holds across the stream. At a random `reset_share` of
+    the pieces the state is zeroed before the start symbol: that is how a new voice starts;
+    elsewhere the model learns to go on from one piece into the next, as a voice playing for
+    minutes does."""
+    melody = kind == "melody"
+    lead_in = np.full(BAR_TICKS - 1 if melody else 0, NO_EVENT, dtype=pieces[0].dtype)
+    chunks, resets = [], []
     for i in rng.permutation(len(pieces)):
-        piece = random_transpose(pieces[i], rng, max_shift)
-        tokens += [lead_in, piece]
-        reset = np.zeros(len(lead_in) + len(piece), bool)
-        reset[len(lead_in)] = rng.random() < reset_share
+        piece = random_transpose(pieces[i], rng, max_shift) if melody else pieces[i]
+        if melody:
+            chunks.append(lead_in)
+        chunks.append(piece)
+        reset = np.zeros(len(lead_in) * melody + len(piece), bool)
+        reset[len(lead_in) * melody] = rng.random() < reset_share
         resets.append(reset)
-    stream, reset_stream = np.concatenate(tokens), np.concatenate(resets)
+    stream, reset_stream = np.concatenate(chunks), np.concatenate(resets)
     per_stream = len(stream) // batch
-    shape = (batch, per_stream)
-    return (stream[: per_stream * batch].reshape(shape).astype(np.int32),
-            reset_stream[: per_stream * batch].reshape(shape))
+    shape = (batch, per_stream) + stream.shape[1:]
+    stream = stream[: per_stream * batch].reshape(shape)
+    return (stream.astype(np.float32 if kind == "mdrnn" else np.int32),
+            reset_stream[: per_stream * batch].reshape(shape[:2]))
 
 
-def make_train_step(graphdef, tx):
+def make_train_step(graphdef, tx, loss_per_step):
     @jax.jit
     def train_step(params, opt_state, state, window, resets):
         def loss_fn(params):
             network = nnx.merge(graphdef, params)
-            new_state, logits = network(state, window[:, :-1], resets[:, :-1])
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits, window[:, 1:]).mean()
+            new_state, outputs = network(state, window[:, :-1], resets[:, :-1])
+            loss = loss_per_step(outputs, window[:, 1:]).mean()
             return loss, new_state
 
         (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -88,22 +124,22 @@ def make_train_step(graphdef, tx):
 
 
 def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
-    """Mean negative log-likelihood per token (nats), each piece from the zero state a voice
-    starts from, the state carried through the whole piece."""
+    """Mean negative log-likelihood per token or per gesture (nats), each piece from the zero
+    state a voice starts from, the state carried through the whole piece."""
     if not pieces:
         return float("nan")
-    graphdef = model.graphdef
+    graphdef, loss_per_step = model.graphdef, step_loss(model.kind, model.config)
 
     @jax.jit
     def score(params, state, inputs, targets, mask):
         network = nnx.merge(graphdef, params)
-        state, logits = network(state, inputs)
-        nll = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-        return state, (nll * mask).sum()
+        state, outputs = network(state, inputs)
+        return state, (loss_per_step(outputs, targets) * mask).sum()
 
     length = max(len(p) for p in pieces) - 1
     length = math.ceil(length / chunk) * chunk
-    inputs = np.zeros((len(pieces), length + 1), np.int32)
+    inputs = np.zeros((len(pieces), length + 1) + pieces[0].shape[1:],
+                      np.float32 if model.kind == "mdrnn" else np.int32)
     mask = np.zeros((len(pieces), length), np.float32)
     for i, p in enumerate(pieces):
         inputs[i, : len(p)] = p
@@ -118,27 +154,69 @@ def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
     return float(total / mask.sum())
 
 
-def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Model | None = None,
-                 patience: int | None = None, progress: bool = False,
-                 stop: threading.Event | None = None) -> tuple[Model, dict]:
-    """Train (or, from `init`, fine-tune / resume) a melody model; returns the best epoch's model.
+UNITS = {"melody": "token", "char": "character", "mdrnn": "gesture"}
+
+
+def check_trainable(kind: str, dataset: Dataset, init: Model | None) -> None:
+    """One clear line for a dataset or starting model of the wrong family."""
+    if KIND_FOR_DATA.get(dataset.kind) != kind:
+        right = KIND_FOR_DATA.get(dataset.kind, "?")
+        raise LivecrepreError(f"this is a {dataset.kind} dataset: train {right} on it, or make a "
+                              f"{kind} dataset with `livecrepre {DATA_COMMAND[kind]}`")
+    if init is None:
+        return
+    if init.kind != kind:
+        raise LivecrepreError(f"{init.name} is a {init.kind} model; it cannot start a {kind} training")
+    if kind == "char" and init.alphabet != dataset.meta["alphabet"]:
+        missing = sorted(set(dataset.meta["alphabet"]) - set(init.alphabet))
+        if missing:
+            raise LivecrepreError(f"{init.name} does not know the characters {''.join(missing[:10])!r} "
+                                  f"of this text; train a new char model instead")
+    if kind == "mdrnn" and init.config["dims"] != dataset.meta["dims"]:
+        raise LivecrepreError(f"{init.name} models {init.config['dims'] - 1} values per gesture, "
+                              f"the log has {dataset.meta['dims'] - 1}")
+
+
+def _remap_to_alphabet(pieces, dataset_alphabet: str, model_alphabet: str):
+    """Fine-tuning a char model on a text using a subset of its characters: its indices."""
+    table = np.array([model_alphabet.index(c) for c in dataset_alphabet], np.int64)
+    return [table[p] for p in pieces]
+
+
+def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, init: Model | None = None,
+                patience: int | None = None, progress: bool = False,
+                stop: threading.Event | None = None) -> tuple[Model, dict]:
+    """Train (or, from `init`, fine-tune / resume) a model of `kind`; returns the best epoch's model.
 
     Stops early when validation loss has not improved for `patience` epochs, at a NaN loss, on
     Ctrl-C, or when `stop` is set: the best model so far is returned and the summary says why."""
     from tqdm import tqdm
 
+    check_trainable(kind, dataset, init)
     rng = np.random.default_rng(config.seed)
+    meta = dict(dataset.meta)
+    train, valid = dataset.split(False), dataset.split(True)
     if init is not None:
-        config = TrainConfig(**{**config.__dict__, **{k: init.config[k] for k in ("embed", "units", "layers")}})
+        sizes = ("units", "layers") + (("mixtures",) if kind == "mdrnn" else ("embed",))
+        config = TrainConfig(**{**config.__dict__, **{k: init.config[k] for k in sizes}})
         graphdef, params = init.graphdef, init.params
+        if kind == "char" and init.alphabet != meta["alphabet"]:
+            train = _remap_to_alphabet(train, meta["alphabet"], init.alphabet)
+            valid = _remap_to_alphabet(valid, meta["alphabet"], init.alphabet)
+            meta["alphabet"] = init.alphabet
+        net_config = dict(init.config)
     else:
-        network = build_network("melody", network_config_of(config), seed=config.seed)
+        net_config = network_config_of(kind, config, meta)
+        network = build_network(kind, net_config, seed=config.seed)
         graphdef, params = nnx.split(network, nnx.Param)
     network = nnx.merge(graphdef, params)
-    train, valid = dataset.split(False), dataset.split(True)
     if not train:
         raise LivecrepreError("the dataset has no training pieces")
-    tokens_per_epoch = sum(len(p) + BAR_TICKS - 1 for p in train)
+    lead_in = BAR_TICKS - 1 if kind == "melody" else 0
+    tokens_per_epoch = sum(len(p) + lead_in for p in train)
+    if tokens_per_epoch < config.seq_len + 2:
+        raise LivecrepreError(f"the training pieces hold {tokens_per_epoch:,} {UNITS[kind]}s, fewer than "
+                              f"one window of --seq-len {config.seq_len}: give more data or a shorter --seq-len")
     # a small dataset (a few riffs) trains in fewer parallel streams rather than not at all
     batch = max(1, min(config.batch, tokens_per_epoch // (2 * (config.seq_len + 1))))
     steps_per_epoch = max(1, tokens_per_epoch // batch // config.seq_len - 1)
@@ -147,14 +225,15 @@ def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Mode
         0.0, config.lr, min(200, total_steps // 10), total_steps, end_value=config.lr * 0.05)
     tx = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(schedule))
     opt_state = tx.init(params)
-    train_step = make_train_step(graphdef, tx)
+    train_step = make_train_step(graphdef, tx, step_loss(kind, net_config))
     started = time.perf_counter()
     history: list[dict] = []
     best_params, best_nll, stopped = params, float("inf"), "all epochs done"
+    unit = UNITS[kind]
     try:
         for epoch in range(config.epochs):
             epoch_started = time.perf_counter()
-            streams, resets = epoch_streams(train, batch, rng, config.max_shift)
+            streams, resets = epoch_streams(train, batch, rng, config.max_shift, kind=kind)
             state = network.initial_state((batch,))
             losses = []
             starts = range(0, streams.shape[1] - config.seq_len, config.seq_len)
@@ -169,18 +248,18 @@ def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Mode
                 losses.append(loss)
                 if progress and len(losses) % 10 == 0:
                     rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
-                    bar.set_postfix(loss=f"{float(loss):.3f}", tokens_per_s=f"{rate:,.0f}")
+                    bar.set_postfix({"loss": f"{float(loss):.3f}", f"{unit}s/s": f"{rate:,.0f}"})
             train_loss = float(np.mean([float(x) for x in losses])) if losses else float("nan")
             if not math.isfinite(train_loss):
                 stopped = f"loss became {train_loss} in epoch {epoch + 1}"
                 break
             elapsed = time.perf_counter() - started
-            val = heldout_nll(Model("training", "melody", network_config_of(config), graphdef, params), valid)
+            val = heldout_nll(Model("training", kind, net_config, graphdef, params), valid)
             history.append({"epoch": epoch + 1, "train_nll": train_loss, "valid_nll": val,
                             "seconds": round(elapsed, 1)})
             rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
             report(f"epoch {epoch + 1}/{config.epochs}: train {train_loss:.3f} valid {val:.3f} "
-                   f"nats/token ({rate:,.0f} tokens/s, {elapsed:.0f} s)")
+                   f"nats/{unit} ({rate:,.0f} {unit}s/s, {elapsed:.0f} s)")
             if val < best_nll or not valid:
                 best_params, best_nll = params, val
             elif patience and epoch + 1 - min(history, key=lambda h: h["valid_nll"])["epoch"] >= patience:
@@ -198,15 +277,26 @@ def train_melody(dataset: Dataset, config: TrainConfig, report=print, init: Mode
                "history": history, "config": {**config.__dict__, "batch": batch},
                "train_tokens_per_epoch": tokens_per_epoch,
                "initialised_from": init.name if init is not None else None}
-    return Model("melody", "melody", network_config_of(config), graphdef, best_params), summary
+    return Model(kind, kind, net_config, graphdef, best_params, meta_for(kind, meta)), summary
+
+
+def meta_for(kind: str, data_meta: dict) -> dict:
+    """What a voice needs from the data to play the model."""
+    if kind == "char":
+        return {"alphabet": data_meta["alphabet"], "plays": data_meta.get("plays"),
+                "encoding": "characters: token i is alphabet[i]; a line starts after a newline"}
+    if kind == "mdrnn":
+        return {"value_min": data_meta["value_min"], "value_max": data_meta["value_max"],
+                "encoding": "(dt seconds, x1..xn) per gesture; a phrase starts from zeros"}
+    return {"encoding": "melody130: 0-127 note-on, 128 note-off, 129 no event; one token per 16th",
+            "ticks_per_beat": 4}
 
 
 def save_trained(path, model: Model, summary: dict, dataset: Dataset, name: str) -> Path:
     """The checkpoint with its metadata, and the loss curve as PATH.png beside it."""
     meta = {
+        **model.meta,
         "name": name,
-        "encoding": "melody130: 0-127 note-on, 128 note-off, 129 no event; one token per 16th",
-        "ticks_per_beat": 4,
         "corpus": dataset.meta.get("corpus"),
         "split": f"by piece, {dataset.meta.get('validation_fraction')} held out "
                  f"({int(np.sum(dataset.is_validation))} of {len(dataset.pieces)} pieces)",
@@ -238,16 +328,12 @@ def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
     return path
 
 
-def network_config_of(config: TrainConfig) -> dict:
-    return {"vocab": 130, "embed": config.embed, "units": config.units, "layers": config.layers}
-
-
 class TrainingJob:
     """Training on a background thread, so the music keeps playing while a model learns.
 
     The thread only computes and writes the checkpoint; swapping it in is the performer's move."""
 
-    def __init__(self, dataset: Dataset, config: TrainConfig, out: str | Path, name: str,
+    def __init__(self, kind: str, dataset: Dataset, config: TrainConfig, out: str | Path, name: str,
                  init: Model | None = None, patience: int | None = 3, report=print):
         self.out, self.name = Path(out), name
         self.lines: list[str] = []
@@ -262,10 +348,10 @@ class TrainingJob:
 
         def work() -> None:
             try:
-                model, summary = train_melody(dataset, config, report=log, init=init,
+                model, summary = train_model(kind, dataset, config, report=log, init=init,
                                               patience=patience, stop=self._stop)
                 self.result = save_trained(self.out, model, summary, dataset, name)
-                log(f"done: wrote {self.result} (held-out {summary['heldout_nll']:.3f} nats/token); "
+                log(f"done: wrote {self.result} (held-out {summary['heldout_nll']:.3f} nats/{UNITS[kind]}); "
                     f"swap it in with %swap VOICE {self.result}")
             except Exception as exc:  # noqa: BLE001 - reported once, the session goes on
                 self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, LivecrepreError) else str(exc)

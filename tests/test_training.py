@@ -13,7 +13,7 @@ import pytest
 from livecrepre.data import build_midi_dataset
 from livecrepre.magics import engine_of
 from livecrepre.models import load_checkpoint
-from livecrepre.training import TrainConfig, save_trained, train_melody
+from livecrepre.training import TrainConfig, save_trained, train_model
 
 from .conftest import Collector
 from .test_data import RIFF, write_midi
@@ -72,13 +72,13 @@ def test_bad_data_and_training_inputs_are_one_line(tmp_path):
 
 def test_checkpoint_round_trips_exactly_and_fine_tunes(riffs, tmp_path):
     dataset = build_midi_dataset(riffs, report=lambda line: None)
-    model, summary = train_melody(dataset, TrainConfig(epochs=1, units=32, embed=16, seq_len=32),
+    model, summary = train_model("melody", dataset, TrainConfig(epochs=1, units=32, embed=16, seq_len=32),
                                   report=lambda line: None)
     path = save_trained(tmp_path / "r.ckpt", model, summary, dataset, "r")
     again = load_checkpoint(path)
     for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves(again.params)):
         assert np.array_equal(np.asarray(a), np.asarray(b))
-    tuned, tuned_summary = train_melody(dataset, TrainConfig(epochs=1), init=again,
+    tuned, tuned_summary = train_model("melody", dataset, TrainConfig(epochs=1), init=again,
                                         report=lambda line: None)
     assert tuned.config == again.config and tuned_summary["initialised_from"] == "r"
 
@@ -106,7 +106,7 @@ def test_ctrl_c_keeps_the_best_epoch(riffs, tmp_path):
 
 def test_a_freshly_trained_model_swaps_into_a_running_voice(riffs, tmp_path, shell):
     dataset = build_midi_dataset(riffs, report=lambda line: None)
-    model, summary = train_melody(dataset, TrainConfig(epochs=2, units=32, embed=16, seq_len=32, lr=0.01),
+    model, summary = train_model("melody", dataset, TrainConfig(epochs=2, units=32, embed=16, seq_len=32, lr=0.01),
                                   report=lambda line: None)
     path = save_trained(tmp_path / "fresh.ckpt", model, summary, dataset, "fresh")
     notes = Collector()
@@ -161,4 +161,4 @@ def test_nan_loss_stops_training_with_one_line(riffs):
     broken.params = jax.tree.map(lambda leaf: leaf * np.nan, broken.params)
     dataset = build_midi_dataset(riffs, report=lambda line: None)
     with pytest.raises(LivecrepreError, match="loss became nan in epoch 1"):
-        train_melody(dataset, TrainConfig(epochs=2, seq_len=32), init=broken, report=lambda line: None)
+        train_model("melody", dataset, TrainConfig(epochs=2, seq_len=32), init=broken, report=lambda line: None)

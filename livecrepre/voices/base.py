@@ -47,7 +47,7 @@ class Voice:
     def check_swap(self, model: Model) -> None:
         """On the caller's thread: a model of another family cannot take over this voice."""
         if model.family != self.family:
-            raise LivecrepreError(f"{model.name} is a {model.family} model; voice {self.name} plays "
+            raise LivecrepreError(f"{model.name} plays {model.family}; voice {self.name} plays "
                                   f"{self.family} and keeps {self.model.name}")
 
     def _played(self, events: list[Played]) -> list[Played]:

@@ -1,0 +1,173 @@
+"""Char RNNs (text and ABC) and MDRNNs (gestures): from raw data to a voice on the clock."""
+import time
+
+import mido
+import numpy as np
+import pytest
+
+import livecrepre as lc
+from livecrepre.errors import LivecrepreError
+from livecrepre.gesture_data import build_gesture_dataset, read_gesture_log, synthetic_gesture_log
+from livecrepre.models import load_checkpoint
+from livecrepre.text_data import build_text_dataset
+from livecrepre.training import TrainConfig, save_trained, train_model
+from livecrepre.voices.abc import abc_line_notes
+
+from .conftest import Collector
+
+WORDS = ["the", "fiddle", "plays", "a", "reel", "and", "jig", "while", "dancers", "turn", "slow", "fast"]
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    rng = np.random.default_rng(0)
+    paragraphs = [" ".join(rng.choice(WORDS, size=int(rng.integers(8, 20)))) + "." for _ in range(60)]
+    path = tmp_path / "words.txt"
+    path.write_text("\n\n".join(paragraphs) + "\n")
+    return path
+
+
+def tiny(kind, dataset, epochs=3, **sizes):
+    config = TrainConfig(epochs=epochs, units=32, embed=16, layers=1, seq_len=32, batch=8, lr=0.01,
+                         **sizes)
+    return train_model(kind, dataset, config, report=lambda line: None)
+
+
+def test_a_char_model_learns_a_text_and_a_text_voice_sends_its_words(text_file, tmp_path, engine,
+                                                                     osc_receiver):
+    dataset = build_text_dataset(text_file, report=lambda line: None)
+    assert dataset.kind == "char" and set("fiddle") <= set(dataset.meta["alphabet"])
+    assert len(dataset.split(True)) >= 1  # split by paragraph
+    model, summary = tiny("char", dataset, epochs=6)
+    history = summary["history"]
+    assert history[-1]["valid_nll"] < history[0]["valid_nll"] - 0.3  # it learned something
+    path = save_trained(tmp_path / "words.ckpt", model, summary, dataset, "words")
+    again = load_checkpoint(path)
+    assert again.family == "text" and again.alphabet == dataset.meta["alphabet"]
+
+    words = Collector()
+    engine.start()
+    engine.voice("poet", str(path), temperature=0.5,
+                 to=[words, f"osc://127.0.0.1:{osc_receiver.port}/poet"])
+    words.wait_for(12)
+    engine.stop()
+    said = [e.text for _, e in words.events]
+    assert all(e.kind == "text" and e.pitch is None for _, e in words.events)
+    assert sum(w.strip(".") in WORDS for w in said) >= 0.5 * len(said)  # mostly real words
+    time.sleep(0.2)
+    got = [m.args for m in osc_receiver.received if m.address == "/poet"]
+    assert got and all(len(a) == 1 and isinstance(a[0], str) for a in got)
+    assert [a[0] for a in got][:5] == said[:5]
+
+
+def test_a_text_shorter_than_one_window_is_one_line(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("la la la\n")
+    dataset = build_text_dataset(short, report=lambda line: None)
+    with pytest.raises(LivecrepreError, match="fewer than one window of --seq-len 100"):
+        train_model("char", dataset, TrainConfig(seq_len=100, epochs=1), report=lambda line: None)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(LivecrepreError, match="no text to train on"):
+        build_text_dataset(empty, report=lambda line: None)
+    binary = tmp_path / "noise.txt"
+    binary.write_bytes(b"\xff\xfe\x00abc")
+    with pytest.raises(LivecrepreError, match="not UTF-8 text"):
+        build_text_dataset(binary, report=lambda line: None)
+
+
+def test_a_line_of_abc_becomes_notes_on_the_tick_grid():
+    notes, length = abc_line_notes({"M": "6/8", "L": "1/8", "K": "G"}, "GAB d2B|(3cBA G2 z2|", 4)
+    assert [n.pitch for n in notes] == [67, 69, 71, 74, 71, 72, 71, 69, 67]
+    assert [n.start for n in notes][:5] == [0, 2, 4, 6, 10]
+    triplet = [n.start for n in notes][5:8]
+    assert triplet == pytest.approx([12, 12 + 4 / 3, 12 + 8 / 3])  # off the grid, kept exact
+    assert length == pytest.approx(24)
+
+
+def test_the_shipped_abc_model_writes_tunes_that_play_as_notes(engine, tmp_path):
+    notes = Collector()
+    take = tmp_path / "abc.mid"
+    engine.start()
+    engine.voice("tune", "abc", temperature=0.8, to=[notes, f"file:{take}"])
+    notes.wait_for(24, timeout=20)
+    voice = engine.voices["tune"]
+    lines = list(voice.lines)
+    engine.stop()
+    assert lines and voice.lines_skipped <= len(lines)  # most lines it writes are readable ABC
+    events = [e for _, e in notes.events]
+    assert all(e.kind == "note" and 0 <= e.pitch <= 127 and e.duration_ticks > 0 for e in events)
+    assert len({e.pitch for e in events}) >= 4
+    onsets = [e.start_tick for e in events]
+    assert onsets == sorted(onsets) and onsets[0] % 16 == 0  # the tune starts on a bar line
+    recorded = [m for m in mido.MidiFile(str(take)) if m.type == "note_on"]
+    assert [m.note for m in recorded][:10] == [e.pitch for e in events][:10]
+
+
+GOOD_ROWS = [f"2024-05-01T10:00:{i // 10:02d}.{i % 10}00000,interface,{i / 40:.3f},{1 - i / 40:.3f}"
+             for i in range(40)]
+
+
+def test_a_gesture_log_with_ragged_rows_is_read_and_the_rows_reported(tmp_path):
+    log = tmp_path / "log.csv"
+    rows = GOOD_ROWS[:10] + ["2024-05-01T10:00:01.050000,interface,0.5"] + GOOD_ROWS[10:] \
+        + ["not a time,interface,0.1,0.2", "2024-05-01T10:00:05,rnn,0.3,0.3"]
+    log.write_text("\n".join(rows) + "\n")
+    said = []
+    phrases = read_gesture_log(log, report=said.append)
+    assert sum(len(p) for p in phrases) == 40  # the rnn row is another source, left out
+    assert len(said) == 1 and "skipped 2 ragged or unreadable row(s)" in said[0] and "line 11" in said[0]
+    assert phrases[0][1, 0] == pytest.approx(0.1)  # dt in seconds from ISO timestamps
+    all_bad = tmp_path / "bad.csv"
+    all_bad.write_text("a,b\nc\n")
+    with pytest.raises(LivecrepreError, match="no gesture rows from source 'interface'"):
+        read_gesture_log(all_bad, report=lambda line: None)
+
+
+def test_an_mdrnn_learns_gestures_and_its_voice_plays_them_at_their_predicted_times(
+        tmp_path, engine, osc_receiver, shell):
+    log = synthetic_gesture_log(tmp_path / "perf.csv", minutes=3, seed=1)
+    dataset = build_gesture_dataset(log, report=lambda line: None)
+    assert dataset.kind == "gesture" and dataset.meta["dims"] == 3
+    model, summary = tiny("mdrnn", dataset, epochs=4, mixtures=3)
+    history = summary["history"]
+    assert history[-1]["valid_nll"] < history[0]["valid_nll"]
+    path = save_trained(tmp_path / "hand.ckpt", model, summary, dataset, "hand")
+    assert load_checkpoint(path).family == "gesture"
+
+    moves = Collector()
+    engine.start()
+    engine.voice("hand", str(path), temperature=1.0, sigma=0.5,
+                 to=[moves, f"osc://127.0.0.1:{osc_receiver.port}/hand"])
+    moves.wait_for(40, timeout=15)
+    engine.stop()
+    time.sleep(0.2)
+    events = [e for _, e in moves.events]
+    assert all(e.kind == "gesture" and len(e.values) == 2 for e in events)
+    # each gesture is played dt after the one before, off the tick grid
+    gaps = np.diff([e.time for e in events])
+    assert np.allclose(gaps, [e.dt for e in events[1:]], atol=1e-6)
+    assert np.mean([e.offset > 0 for e in events]) > 0.5
+    lateness = sorted(called - e.time for called, e in moves.events)
+    assert lateness[len(lateness) // 2] < 0.005  # the dispatcher plays them on time (loosely)
+    received = {round(m.timetag, 4): m for m in osc_receiver.received if m.address == "/hand"}
+    matched = [e for e in events if round(e.timetag, 4) in received]
+    assert len(matched) >= len(events) - 2
+    for e in matched:
+        assert received[round(e.timetag, 4)].args == pytest.approx(e.values, abs=1e-6)
+
+
+def test_sigma_and_wrong_family_swaps_are_one_line_and_the_voice_keeps_its_model(engine):
+    engine.start()
+    engine.voice("lead", "melody", to=[Collector()])
+    with pytest.raises(LivecrepreError, match="--sigma is for gesture"):
+        engine.temp("lead", 1.0, sigma=0.3)
+    with pytest.raises(LivecrepreError, match="abc plays abc; voice lead plays melody and keeps melody"):
+        engine.swap("lead", "abc")
+    engine.voice("hand", "gesture", to=[Collector(), "file:take.mid"])
+    assert any("route file:take.mid takes notes; voice hand plays gestures" in m for _, m in engine.errors)
+    with pytest.raises(LivecrepreError, match="melody plays melody; voice hand plays gesture and keeps gesture"):
+        engine.swap("hand", "melody")
+    with pytest.raises(LivecrepreError, match="sigma must be 0 or more"):
+        engine.temp("hand", sigma=-1)
+    assert engine.voices["lead"].model.name == "melody" and engine.voices["hand"].model.name == "gesture"
