@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install dataset train-melody clean
+.PHONY: demo test bench install dataset shipped-models clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,16 @@ bench: $(STAMP)
 	$(PY) benchmarks/cold_start.py
 	$(PY) benchmarks/train_throughput.py
 
-# Rebuild the shipped model from the music21 corpus (about 90 s + 23 min on 2 CPU cores).
+# Rebuild the shipped models from data in the music21 package or generated here (scripts/train_shipped.py;
+# about 23 min melody, 10 min abc, 3 min chorale, 2 min gesture on 2 CPU cores).
 dataset: $(STAMP)
 	$(PY) scripts/build_folk_dataset.py data/folk.npz
 
-train-melody: dataset
-	$(PY) scripts/train_shipped_melody.py data/folk.npz livecrepre/shipped/melody.ckpt 30
+shipped-models: $(STAMP)
+	$(PY) scripts/train_shipped.py melody
+	$(PY) scripts/train_shipped.py abc
+	$(PY) scripts/train_shipped.py chorale
+	$(PY) scripts/train_shipped.py gesture
 
 clean:
 	rm -rf $(VENV) takes *.egg-info

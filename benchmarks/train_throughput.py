@@ -30,7 +30,7 @@ from flax import nnx
 
 from livecrepre.data import Dataset
 from livecrepre.models import build_network
-from livecrepre.training import epoch_streams, make_train_step
+from livecrepre.training import epoch_streams, make_train_step, step_loss
 
 CONFIG = {"vocab": 130, "embed": 256, "units": 256, "layers": 2}
 BATCH, SEQ_LEN, LR, CLIP = 64, 64, 2e-3, 1.0
@@ -46,9 +46,9 @@ def data_windows():
     else:
         from livecrepre.data import build_folk_dataset
         ds = build_folk_dataset(limit=300)
-    streams, resets = epoch_streams(ds.split(False), BATCH, np.random.default_rng(0), 6)
+    streams, resets, positions = epoch_streams(ds.split(False), BATCH, np.random.default_rng(0), 6)
     starts = range(0, streams.shape[1] - SEQ_LEN, SEQ_LEN)
-    windows = [(streams[:, s: s + SEQ_LEN + 1], resets[:, s: s + SEQ_LEN + 1]) for s in starts]
+    windows = [tuple(a[:, s: s + SEQ_LEN + 1] for a in (streams, resets, positions)) for s in starts]
     return windows, f"`{path}`" if os.path.exists(path) else "a 300-tune folk dataset"
 
 
@@ -56,15 +56,15 @@ def jax_runner(windows):
     net = build_network("melody", CONFIG, seed=0)
     graphdef, params = nnx.split(net, nnx.Param)
     tx = optax.chain(optax.clip_by_global_norm(CLIP), optax.adam(LR))
-    train_step = make_train_step(graphdef, tx)
+    train_step = make_train_step(graphdef, tx, step_loss("melody", CONFIG))
     carry = {"params": params, "opt_state": tx.init(params), "state": net.initial_state((BATCH,)), "i": 0}
 
     def run(n):
         params, opt_state, state, i = carry["params"], carry["opt_state"], carry["state"], carry["i"]
         t0 = clock()
         for _ in range(n):
-            window, resets = windows[i % len(windows)]
-            params, opt_state, state, loss = train_step(params, opt_state, state, window, resets)
+            window, resets, positions = windows[i % len(windows)]
+            params, opt_state, state, loss = train_step(params, opt_state, state, window, resets, positions)
             loss = float(jax.block_until_ready(loss))
             i += 1
         elapsed = clock() - t0

@@ -533,7 +533,8 @@ class Engine:
         return {
             "running": self._running, "bpm": self.bpm, "tick": self.tick, "seed": self.seed,
             "position": self.position(self.tick), "lookahead": self.lookahead,
-            "voices": {name: {"model": v.model.name, "temperature": v.temperature,
+            "voices": {name: {"model": v.model.name, "family": v.family, "temperature": v.temperature,
+                              "sigma": getattr(v, "sigma", None),
                               "routes": [r.spec + (" (muted)" if r.muted else "") for r in v.routes],
                               "muted": v.muted, "notes": v.notes_played}
                        for name, v in self.voices.items()},
@@ -553,8 +554,10 @@ class Engine:
             lines.append("  no voices (add one: %voice lead melody --to print)")
         for name, v in info["voices"].items():
             routes = ", ".join(v["routes"]) or "no routes"
-            lines.append(f"  {name:<8} {v['model']:<12} temp {v['temperature']:<5g} -> {routes}"
-                         + ("  [muted]" if v["muted"] else "") + f"  ({v['notes']} notes)")
+            temps = f"temp {v['temperature']:<5g}" + (f" sigma {v['sigma']:g}" if v["sigma"] is not None else "")
+            counted = {"gesture": "gestures", "text": "words"}.get(v["family"], "notes")
+            lines.append(f"  {name:<8} {v['model']:<12} {temps} -> {routes}"
+                         + ("  [muted]" if v["muted"] else "") + f"  ({v['notes']} {counted})")
         if info["errors"]:
             lines.append("recent errors:")
             lines += [f"  {when} {message}" for when, message in info["errors"]]

@@ -11,20 +11,39 @@ from .sampling import BLOCK_TICKS, generate_block
 MAJOR_SCALE = {0, 2, 4, 5, 7, 9, 11}
 
 
+TUNE_GAP = 12  # ticks of silence that end a tune: a voice leaves about a bar between tunes
+
+
+def split_tunes(notes, gap: int = TUNE_GAP) -> list[list]:
+    """Notes grouped into tunes: a silence of `gap` ticks or more starts a new one."""
+    tunes: list[list] = []
+    for note in notes:
+        if not tunes or note.start - tunes[-1][-1].end >= gap:
+            tunes.append([])
+        tunes[-1].append(note)
+    return tunes
+
+
 def melody_measures(tokens) -> dict:
-    """Share of onsets on the 8th grid, share in the best-fitting diatonic key (any mode),
-    share of stepwise motion (≤ 2 semitones) and mean leap size (semitones) between notes."""
+    """Share of onsets on the 8th grid, share in each tune's best-fitting diatonic key (any
+    mode), share of stepwise motion (≤ 2 semitones) and mean leap size (semitones) between the
+    notes of a tune. A long sample holds several tunes, each in its own key: measuring the key
+    over all of them at once would count a new tune's key as wrong notes."""
     notes = tokens_to_notes(tokens)
-    if len(notes) < 2:
+    tunes = [t for t in split_tunes(notes) if len(t) >= 2]
+    if not tunes:
         return {"notes": len(notes)}
-    pitches = np.array([n.pitch for n in notes])
     onsets = np.array([n.start for n in notes])
-    intervals = np.abs(np.diff(pitches))
-    classes = np.bincount(pitches % 12, minlength=12)
-    in_key = max(sum(classes[(root + d) % 12] for d in MAJOR_SCALE) for root in range(12))
+    intervals, in_key = [], 0
+    for tune in tunes:
+        pitches = np.array([n.pitch for n in tune])
+        intervals.append(np.abs(np.diff(pitches)))
+        classes = np.bincount(pitches % 12, minlength=12)
+        in_key += max(sum(classes[(root + d) % 12] for d in MAJOR_SCALE) for root in range(12))
+    intervals = np.concatenate(intervals)
     return {"notes": len(notes),
             "on_8th_grid": float(np.mean(onsets % 2 == 0)),
-            "in_key": float(in_key / len(pitches)),
+            "in_key": float(in_key / sum(len(t) for t in tunes)),
             "stepwise": float(np.mean(intervals <= 2)),
             "mean_leap": float(intervals.mean())}
 
@@ -47,37 +66,50 @@ def average_measures(pieces) -> dict:
 
 
 def evaluate(model: Model, dataset, max_order: int = 64, samples: int = 12, ticks: int = 512) -> dict:
-    """Held-out NLL of the model against the best Kneser-Ney n-gram on the same split (its order
-    chosen on the held-out pieces, which favours the baseline), and musical measures of samples."""
+    """Held-out NLL of the model; for token models against the best Kneser-Ney n-gram on the same
+    split (its order chosen on the held-out pieces, which favours the baseline); for melody
+    models also musical measures of samples against the held-out pieces."""
+    from .errors import LivecrepreError
     from .ngram import KneserNey
-    from .training import heldout_nll
+    from .training import KIND_FOR_DATA, UNITS, heldout_nll
 
+    if KIND_FOR_DATA.get(dataset.kind) != model.kind:
+        raise LivecrepreError(f"{model.name} is a {model.kind} model and this is a {dataset.kind} dataset")
     held_out, train = dataset.split(True), dataset.split(False)
     if not held_out or not train:
-        from .errors import LivecrepreError
-
         raise LivecrepreError("the dataset needs both training and held-out pieces to evaluate")
-    by_order = KneserNey(max_order).fit(train).nll_by_order(held_out)
+    if model.kind == "char" and dataset.meta["alphabet"] != model.alphabet:
+        from .training import _remap_to_alphabet
+
+        held_out, train = (_remap_to_alphabet(p, dataset.meta["alphabet"], model.alphabet)
+                           for p in (held_out, train))
+    result = {"unit": UNITS[model.kind], "model_nll": heldout_nll(model, held_out),
+              "held_out_pieces": len(held_out), "held_out_steps": int(sum(len(p) - 1 for p in held_out))}
+    if model.kind == "mdrnn":
+        return result
+    by_order = KneserNey(max_order, vocab=model.config["vocab"]).fit(train).nll_by_order(held_out)
     best = int(np.argmin(by_order))
-    model_nll = heldout_nll(model, held_out)
-    generated = [sample_tokens(model, ticks, seed=s) for s in range(samples)]
-    return {"model_nll": model_nll, "ngram_nll": by_order[best], "ngram_order": best + 1,
-            "improvement": 1 - model_nll / by_order[best],
-            "held_out_pieces": len(held_out), "held_out_tokens": int(sum(len(p) - 1 for p in held_out)),
-            "measures": {"held-out pieces": average_measures([p[1:] for p in held_out]),
-                         "model samples": average_measures(generated)}}
+    result.update({"ngram_nll": by_order[best], "ngram_order": best + 1,
+                   "improvement": 1 - result["model_nll"] / by_order[best]})
+    if model.kind == "melody":
+        generated = [sample_tokens(model, ticks, seed=s) for s in range(samples)]
+        result["measures"] = {"held-out pieces": average_measures([p[1:] for p in held_out]),
+                              "model samples": average_measures(generated)}
+    return result
 
 
 def format_report(name: str, result: dict) -> str:
-    lines = [f"{name}: held-out NLL {result['model_nll']:.3f} nats/token over "
-             f"{result['held_out_pieces']} pieces ({result['held_out_tokens']:,} tokens)",
-             f"best Kneser-Ney n-gram (order {result['ngram_order']}): {result['ngram_nll']:.3f} nats/token "
-             f"-> the model's is {abs(result['improvement']):.1%} "
-             f"{'lower (better)' if result['improvement'] > 0 else 'higher (worse)'}",
-             "",
-             "| source | notes on the 8th grid | in key | stepwise | mean interval |",
-             "|---|---:|---:|---:|---:|"]
-    for source, m in result["measures"].items():
-        lines.append(f"| {source} | {m['on_8th_grid']:.0%} | {m['in_key']:.0%} | {m['stepwise']:.0%} "
-                     f"| {m['mean_leap']:.1f} |")
+    unit = result["unit"]
+    lines = [f"{name}: held-out NLL {result['model_nll']:.3f} nats/{unit} over "
+             f"{result['held_out_pieces']} pieces ({result['held_out_steps']:,} {unit}s)"]
+    if "ngram_nll" in result:
+        lines.append(f"best Kneser-Ney n-gram (order {result['ngram_order']}): {result['ngram_nll']:.3f} "
+                     f"nats/{unit} -> the model's is {abs(result['improvement']):.1%} "
+                     f"{'lower (better)' if result['improvement'] > 0 else 'higher (worse)'}")
+    if "measures" in result:
+        lines += ["", "| source | notes on the 8th grid | in key | stepwise | mean interval |",
+                  "|---|---:|---:|---:|---:|"]
+        for source, m in result["measures"].items():
+            lines.append(f"| {source} | {m['on_8th_grid']:.0%} | {m['in_key']:.0%} | {m['stepwise']:.0%} "
+                         f"| {m['mean_leap']:.1f} |")
     return "\n".join(lines)

@@ -26,12 +26,17 @@ CHECKPOINT_SUFFIX = ".ckpt"
 
 
 class TokenRNN(nnx.Module):
-    """Embedding(vocab, embed) -> layers x LSTM(units) -> Dense(vocab): a next-token model."""
+    """Embedding(vocab, embed) -> layers x LSTM(units) -> Dense(vocab): a next-token model.
+
+    With `positions` > 0 the model is also told where in the bar the token it predicts falls
+    (a learned embedding of position mod `positions`, added to the token's): melodies keep to
+    the metre instead of drifting off the beat."""
 
     def __init__(self, vocab: int = VOCAB_SIZE, embed: int = 256, units: int = 256,
-                 layers: int = 2, *, rngs: nnx.Rngs):
-        self.vocab, self.units, self.layers = vocab, units, layers
+                 layers: int = 2, positions: int = 0, *, rngs: nnx.Rngs):
+        self.vocab, self.units, self.layers, self.positions = vocab, units, layers, positions
         self.embed = nnx.Embed(vocab, embed, rngs=rngs)
+        self.position = nnx.Embed(positions, embed, rngs=rngs) if positions else None
         sizes = [embed] + [units] * layers
         self.cells = nnx.List([nnx.OptimizedLSTMCell(sizes[i], units, rngs=rngs)
                                for i in range(layers)])
@@ -41,31 +46,38 @@ class TokenRNN(nnx.Module):
         zeros = jnp.zeros(batch_shape + (self.units,), jnp.float32)
         return tuple((zeros, zeros) for _ in range(self.layers))
 
-    def step(self, state, token):
-        """Feed one token; return the new recurrent state and the logits for the next token."""
+    def step(self, state, token, position=None):
+        """Feed one token (and the bar position of the next); return the new recurrent state
+        and the logits for the next token."""
         x = self.embed(token)
+        if self.position is not None:
+            x = x + self.position(position % self.positions)
         new_state = []
         for cell, carry in zip(self.cells, state):
             carry, x = cell(carry, x)
             new_state.append(carry)
         return tuple(new_state), self.out(x)
 
-    def __call__(self, state, tokens, resets=None):
+    def __call__(self, state, tokens, resets=None, positions=None):
         """Teacher-forced run over tokens [batch, time]; returns (final state, logits [batch, time, vocab]).
 
         `resets` [batch, time] (optional) zeroes the state before the tokens where it is true: a
-        piece starting there is learned from the same zero state a new voice starts from."""
+        piece starting there is learned from the same zero state a new voice starts from.
+        `positions` [batch, time]: the bar position each token's successor falls on."""
         if resets is None:
             resets = jnp.zeros(tokens.shape, bool)
+        if positions is None:
+            positions = jnp.zeros(tokens.shape, jnp.int32)
 
         def body(carry, inputs):
-            token, reset = inputs
+            token, reset, position = inputs
             keep = 1.0 - reset.astype(jnp.float32)[..., None]
             carry = jax.tree.map(lambda leaf: leaf * keep, carry)
-            carry, logits = self.step(carry, token)
+            carry, logits = self.step(carry, token, position)
             return carry, logits
 
-        state, logits = jax.lax.scan(body, state, (jnp.swapaxes(tokens, 0, 1), jnp.swapaxes(resets, 0, 1)))
+        state, logits = jax.lax.scan(body, state, (jnp.swapaxes(tokens, 0, 1), jnp.swapaxes(resets, 0, 1),
+                                                   jnp.swapaxes(positions, 0, 1)))
         return state, jnp.swapaxes(logits, 0, 1)
 
 
@@ -99,8 +111,9 @@ class MDRNN(nnx.Module):
             new_state.append(carry)
         return tuple(new_state), self.out(x)
 
-    def __call__(self, state, inputs, resets=None):
-        """Teacher-forced run over inputs [batch, time, dims]; returns (state, outputs [batch, time, K])."""
+    def __call__(self, state, inputs, resets=None, positions=None):
+        """Teacher-forced run over inputs [batch, time, dims]; returns (state, outputs [batch, time, K]).
+        (Gestures have no bar: `positions` is accepted for one training loop and ignored.)"""
         if resets is None:
             resets = jnp.zeros(inputs.shape[:2], bool)
 
@@ -169,8 +182,9 @@ class Model:
 
 def network_config(network: nnx.Module) -> dict:
     if isinstance(network, TokenRNN):
-        return {"vocab": network.vocab, "embed": network.embed.features,
-                "units": network.units, "layers": network.layers}
+        config = {"vocab": network.vocab, "embed": network.embed.features,
+                  "units": network.units, "layers": network.layers}
+        return {**config, "positions": network.positions} if network.positions else config
     if isinstance(network, MDRNN):
         return {"dims": network.dims, "units": network.units, "layers": network.layers,
                 "mixtures": network.mixtures}

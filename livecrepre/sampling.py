@@ -43,12 +43,12 @@ _lock = threading.Lock()
 
 
 def _make_block_fn(graphdef):
-    def generate(params, state, prev_token, key, start_tick, temperature):
+    def generate(params, state, prev_token, key, start_tick, temperature, origin):
         network = nnx.merge(graphdef, params)
 
         def body(carry, tick):
             state, prev = carry
-            new_state, logits = network.step(state, prev)
+            new_state, logits = network.step(state, prev, tick - origin)
             token = jax.random.categorical(jax.random.fold_in(key, tick), logits / temperature)
             return (new_state, token.astype(jnp.int32)), (state, token.astype(jnp.int32))
 
@@ -86,13 +86,15 @@ def as_key(key) -> np.ndarray:
     return np.asarray(key, dtype=np.uint32)
 
 
-def generate_block(model: Model, state, prev_token: int, key, start_tick: int, temperature: float):
+def generate_block(model: Model, state, prev_token: int, key, start_tick: int, temperature: float,
+                   origin: int = 0):
     """Generate BLOCK_TICKS tokens; returns (state after, tokens, state before each tick), on the host.
+    `origin` is a tick on a bar line: models that know the metre count bar positions from it.
 
     Every argument is passed with one fixed type so the cache never misses (see DESIGN.md)."""
     new_state, tokens, states_before = block_fn(model)(
         model.params, state, np.int32(prev_token), as_key(key), np.int32(start_tick),
-        np.float32(temperature))
+        np.float32(temperature), np.int32(origin))
     return jax.device_get((new_state, tokens, states_before))
 
 

@@ -58,8 +58,11 @@ def network_config_of(kind: str, config: TrainConfig, meta: dict) -> dict:
     if kind == "mdrnn":
         return {"dims": int(meta["dims"]), "units": config.units, "layers": config.layers,
                 "mixtures": config.mixtures}
-    vocab = 130 if kind == "melody" else len(meta["alphabet"])
-    return {"vocab": vocab, "embed": config.embed, "units": config.units, "layers": config.layers}
+    if kind == "melody":  # told the bar position of each token it predicts
+        return {"vocab": 130, "embed": config.embed, "units": config.units, "layers": config.layers,
+                "positions": BAR_TICKS}
+    return {"vocab": len(meta["alphabet"]), "embed": config.embed, "units": config.units,
+            "layers": config.layers}
 
 
 def step_loss(kind: str, network_config: dict):
@@ -103,16 +106,19 @@ def epoch_streams(pieces, batch: int, rng, max_shift: int, reset_share: float = 
     per_stream = len(stream) // batch
     shape = (batch, per_stream) + stream.shape[1:]
     stream = stream[: per_stream * batch].reshape(shape)
+    # every melody chunk (lead-in + piece) is whole bars, so the token at stream index g + 1,
+    # which the input at g predicts, falls on bar position (g + 1) mod BAR_TICKS
+    positions = (np.arange(per_stream * batch).reshape(shape[:2]) + 1) % BAR_TICKS
     return (stream.astype(np.float32 if kind == "mdrnn" else np.int32),
-            reset_stream[: per_stream * batch].reshape(shape[:2]))
+            reset_stream[: per_stream * batch].reshape(shape[:2]), positions.astype(np.int32))
 
 
 def make_train_step(graphdef, tx, loss_per_step):
     @jax.jit
-    def train_step(params, opt_state, state, window, resets):
+    def train_step(params, opt_state, state, window, resets, positions):
         def loss_fn(params):
             network = nnx.merge(graphdef, params)
-            new_state, outputs = network(state, window[:, :-1], resets[:, :-1])
+            new_state, outputs = network(state, window[:, :-1], resets[:, :-1], positions[:, :-1])
             loss = loss_per_step(outputs, window[:, 1:]).mean()
             return loss, new_state
 
@@ -131,9 +137,9 @@ def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
     graphdef, loss_per_step = model.graphdef, step_loss(model.kind, model.config)
 
     @jax.jit
-    def score(params, state, inputs, targets, mask):
+    def score(params, state, inputs, targets, mask, positions):
         network = nnx.merge(graphdef, params)
-        state, outputs = network(state, inputs)
+        state, outputs = network(state, inputs, None, positions)
         return state, (loss_per_step(outputs, targets) * mask).sum()
 
     length = max(len(p) for p in pieces) - 1
@@ -145,11 +151,13 @@ def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
         inputs[i, : len(p)] = p
         mask[i, : len(p) - 1] = 1
     state = model.network().initial_state((len(pieces),))
+    # each piece starts with its start symbol on a bar line (chunk is whole bars)
+    positions = np.broadcast_to(np.arange(chunk, dtype=np.int32) % BAR_TICKS, (len(pieces), chunk))
     total = 0.0
     for start in range(0, length, chunk):
         window = inputs[:, start: start + chunk + 1]
         state, s = score(model.params, state, window[:, :-1], window[:, 1:],
-                         mask[:, start: start + chunk])
+                         mask[:, start: start + chunk], positions)
         total += float(s)
     return float(total / mask.sum())
 
@@ -233,7 +241,7 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
     try:
         for epoch in range(config.epochs):
             epoch_started = time.perf_counter()
-            streams, resets = epoch_streams(train, batch, rng, config.max_shift, kind=kind)
+            streams, resets, positions = epoch_streams(train, batch, rng, config.max_shift, kind=kind)
             state = network.initial_state((batch,))
             losses = []
             starts = range(0, streams.shape[1] - config.seq_len, config.seq_len)
@@ -243,8 +251,8 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
                 if stop is not None and stop.is_set():
                     raise KeyboardInterrupt
                 window = np.s_[:, start: start + config.seq_len + 1]
-                params, opt_state, state, loss = train_step(params, opt_state, state,
-                                                            streams[window], resets[window])
+                params, opt_state, state, loss = train_step(params, opt_state, state, streams[window],
+                                                            resets[window], positions[window])
                 losses.append(loss)
                 if progress and len(losses) % 10 == 0:
                     rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)

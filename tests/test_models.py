@@ -111,13 +111,14 @@ def test_teacher_forced_run_matches_step_by_step(melody):
     tokens = rng.integers(0, 130, (3, 20)).astype(np.int32)
     resets = np.zeros((3, 20), bool)
     resets[1, 7] = resets[2, 0] = True
+    positions = (np.arange(20)[None] + np.array([[0], [5], [11]])).astype(np.int32) % 16
     state = network.initial_state((3,))
-    final, logits = network(state, tokens, resets)
+    final, logits = network(state, tokens, resets, positions)
     carry = state
     for t in range(20):
         keep = (1.0 - resets[:, t])[:, None]
         carry = jax.tree.map(lambda leaf: leaf * keep, carry)
-        carry, step_logits = network.step(carry, tokens[:, t])
+        carry, step_logits = network.step(carry, tokens[:, t], positions[:, t])
         np.testing.assert_allclose(logits[:, t], step_logits, atol=2e-4)
     for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(carry)):
         np.testing.assert_allclose(a, b, atol=2e-4)

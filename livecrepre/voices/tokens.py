@@ -37,10 +37,11 @@ class TokenStream:
         self._gen_state = model.initial_state()
         self._gen_prev = start_token
         self.frozen = first
+        self.origin = first  # a bar line, for models that know the metre
 
     def _generate(self) -> None:
         state, tokens, states = generate_block(self.model, self._gen_state, self._gen_prev,
-                                               self.key, self._gen, self.temperature)
+                                               self.key, self._gen, self.temperature, self.origin)
         tokens = np.asarray(tokens, dtype=np.int32)
         self._blocks.append(_Block(self._gen, tokens, states, self._gen_prev))
         self._gen += len(tokens)
