@@ -6,7 +6,7 @@ import numpy as np
 
 from .encodings import START_TOKEN, tokens_to_notes
 from .models import Model
-from .sampling import BLOCK_TICKS, generate_block
+from .sampling import BLOCK_TICKS, generate_block, generate_gesture
 
 MAJOR_SCALE = {0, 2, 4, 5, 7, 9, 11}
 
@@ -59,6 +59,30 @@ def sample_tokens(model: Model, ticks: int, seed: int = 0, temperature: float = 
     return np.array(out[:ticks])
 
 
+def sample_gestures(model: Model, count: int, seed: int = 0, pi_temp: float = 1.0,
+                    sigma_temp: float = 1.0) -> np.ndarray:
+    """`count` (dt, x1..xn) gestures from an MDRNN, clipped as a gesture voice clips them."""
+    from .voices.gesture import clip_gesture
+
+    state, prev, out = model.initial_state(), np.zeros(model.config["dims"], np.float32), []
+    key = jax.random.PRNGKey(seed)
+    for i in range(count):
+        state, vector = generate_gesture(model, state, prev, key, i, pi_temp, sigma_temp)
+        prev = clip_gesture(np.array(vector, np.float32), model.meta)
+        out.append(prev)
+    return np.array(out)
+
+
+def gesture_measures(gestures: np.ndarray) -> dict:
+    """Timing and motion of a gesture stream: mean dt, the share of pauses (dt > 0.1 s), and the
+    mean distance moved between consecutive gestures that are not separated by a pause."""
+    dt = gestures[:, 0]
+    moves = np.linalg.norm(np.diff(gestures[:, 1:], axis=0), axis=1)[dt[1:] <= 0.1]
+    return {"mean_dt": float(dt.mean()), "pauses": float(np.mean(dt > 0.1)),
+            "mean_move": float(moves.mean()) if len(moves) else float("nan"),
+            "spread": float(gestures[:, 1:].std())}
+
+
 def average_measures(pieces) -> dict:
     rows = [melody_measures(p) for p in pieces]
     rows = [r for r in rows if r.get("notes", 0) >= 2]
@@ -86,6 +110,8 @@ def evaluate(model: Model, dataset, max_order: int = 64, samples: int = 12, tick
     result = {"unit": UNITS[model.kind], "model_nll": heldout_nll(model, held_out),
               "held_out_pieces": len(held_out), "held_out_steps": int(sum(len(p) - 1 for p in held_out))}
     if model.kind == "mdrnn":
+        result["gestures"] = {"held-out phrases": gesture_measures(np.concatenate([p[1:] for p in held_out])),
+                              "model samples": gesture_measures(sample_gestures(model, 2000))}
         return result
     by_order = KneserNey(max_order, vocab=model.config["vocab"]).fit(train).nll_by_order(held_out)
     best = int(np.argmin(by_order))
@@ -106,6 +132,12 @@ def format_report(name: str, result: dict) -> str:
         lines.append(f"best Kneser-Ney n-gram (order {result['ngram_order']}): {result['ngram_nll']:.3f} "
                      f"nats/{unit} -> the model's is {abs(result['improvement']):.1%} "
                      f"{'lower (better)' if result['improvement'] > 0 else 'higher (worse)'}")
+    if "gestures" in result:
+        lines += ["", "| source | mean dt | pauses (dt > 0.1 s) | mean move between gestures | spread of values |",
+                  "|---|---:|---:|---:|---:|"]
+        for source, m in result["gestures"].items():
+            lines.append(f"| {source} | {m['mean_dt'] * 1000:.0f} ms | {m['pauses']:.0%} | {m['mean_move']:.4f} "
+                         f"| {m['spread']:.3f} |")
     if "measures" in result:
         lines += ["", "| source | notes on the 8th grid | in key | stepwise | mean interval |",
                   "|---|---:|---:|---:|---:|"]

@@ -23,6 +23,7 @@ from .mdn import mixture_outputs
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 CHECKPOINT_SUFFIX = ".ckpt"
+SHIPPED_ALIASES = {"folk": "melody"}  # other names people use for a shipped model
 
 
 class TokenRNN(nnx.Module):
@@ -272,6 +273,7 @@ def load_model(spec, name: str | None = None) -> Model:
     if not isinstance(spec, (str, Path)):
         raise LivecrepreError(f"{spec!r} is not a model (give a shipped name, a checkpoint path "
                               f"or a model object)")
+    spec = SHIPPED_ALIASES.get(spec, spec) if isinstance(spec, str) else spec
     shipped = SHIPPED_DIR / f"{spec}{CHECKPOINT_SUFFIX}"
     if isinstance(spec, str) and "/" not in spec and shipped.is_file():
         return load_checkpoint(shipped, name or spec)

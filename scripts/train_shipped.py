@@ -37,9 +37,9 @@ RECIPES = {
     "chorale": lambda: ("melody", cached(DATA / "chorales.npz", build_chorale_dataset),
                         TrainConfig(epochs=15, batch=16, seq_len=64, lr=5e-4), load_model("melody"), 3),
     "gesture": lambda: ("mdrnn", cached(DATA / "gestures.npz", lambda: build_gesture_dataset(
-                            synthetic_gesture_log(DATA / "gestures.csv", minutes=30))),
-                        TrainConfig(epochs=40, units=64, layers=2, mixtures=5, seq_len=32, batch=32,
-                                    lr=5e-3), None, 4),
+                            synthetic_gesture_log(DATA / "gestures.csv", minutes=90))),
+                        TrainConfig(epochs=100, units=64, layers=2, mixtures=5, seq_len=64, batch=32,
+                                    lr=2e-3), None, 10),
 }
 
 if __name__ == "__main__":

@@ -70,6 +70,30 @@ def test_bad_data_and_training_inputs_are_one_line(tmp_path):
     assert result.returncode == 2 and "corrupt or not a livecrepre dataset" in result.stderr
 
 
+
+def test_text_and_gesture_datasets_from_the_command_line_and_a_wrong_kind(riffs, tmp_path):
+    (tmp_path / "song.txt").write_text("\n\n".join(f"verse {i}: la la la, the river runs" for i in range(30)))
+    made = run(["data", "text", "song.txt", "--out", "song.data"], tmp_path)
+    assert made.returncode == 0 and "a char dataset" in made.stdout, made.stderr
+    wrong = run(["train", "melody", "--data", "song.data", "--out", "x.ckpt"], tmp_path)
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "this is a char dataset: train char on it" in wrong.stderr
+    from_melody = run(["train", "char", "--data", "song.data", "--out", "x.ckpt", "--from", "melody"], tmp_path)
+    assert from_melody.returncode == 2 and "melody is a melody model" in from_melody.stderr
+    log = tmp_path / "hand.csv"
+    log.write_text("".join(f"{i * 0.03:.2f},interface,{i % 7 / 7:.3f}\n" for i in range(300))
+                   + "9.5,interface,0.1,0.2\n")
+    made = run(["data", "gestures", str(log), "--out", "hand.data"], tmp_path)
+    assert made.returncode == 0 and "a gesture dataset" in made.stdout, made.stderr
+    assert "skipped 1 ragged or unreadable row(s) (first: line 301" in made.stdout
+    trained = run(["train", "mdrnn", "--data", "hand.data", "--out", "hand.ckpt", "--epochs", "2",
+                   "--units", "16", "--mixtures", "2", "--seq-len", "16"], tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "nats/gesture" in trained.stdout
+    scored = run(["eval", "hand.ckpt", "--data", "hand.data"], tmp_path)
+    assert scored.returncode == 0 and "nats/gesture" in scored.stdout, scored.stderr
+
+
 def test_checkpoint_round_trips_exactly_and_fine_tunes(riffs, tmp_path):
     dataset = build_midi_dataset(riffs, report=lambda line: None)
     model, summary = train_model("melody", dataset, TrainConfig(epochs=1, units=32, embed=16, seq_len=32),

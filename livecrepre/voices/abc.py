@@ -74,10 +74,13 @@ class AbcVoice(Voice):
         self.chars.key = self.key
 
     # -- writing and reading ABC --------------------------------------------------------------
-    def _write_some(self, blocks: int) -> None:
-        """Generate up to `blocks` blocks of characters, reading each line as it ends."""
+    def _write_some(self, blocks: int, until: float) -> None:
+        """Write characters, reading each line as it ends, until notes reach tick `until` or
+        `blocks` blocks of characters are written."""
         alphabet = self.model.alphabet
         for _ in range(blocks * BLOCK_TICKS):
+            if self._cursor >= until:
+                break
             char = alphabet[self.chars.token_at(self._next_char)]
             self._next_char += 1
             self.chars.frozen = self._next_char
@@ -117,8 +120,9 @@ class AbcVoice(Voice):
     def events_at(self, tick: int, tempo) -> list[Played]:
         if self._cursor < tick:  # nothing readable for a while: start again on the next bar
             self._cursor = float(-(-tick // self.bar_ticks) * self.bar_ticks)
-        if self._cursor < tick + LOOKAHEAD_BARS * self.bar_ticks:
-            self._write_some(BLOCKS_PER_TICK if self._cursor < tick + self.bar_ticks else 1)
+        until = tick + LOOKAHEAD_BARS * self.bar_ticks
+        if self._cursor < until:
+            self._write_some(BLOCKS_PER_TICK if self._cursor < tick + self.bar_ticks else 1, until)
         played = []
         while self._waiting and self._waiting[0].start < tick + 1:
             note = self._waiting.popleft()

@@ -17,6 +17,15 @@ MIN_DT, MAX_DT = 0.005, 4.0  # seconds between gestures: at most 200 a second, a
 MOST_PER_TICK = 64
 
 
+def clip_gesture(vector: np.ndarray, meta: dict) -> np.ndarray:
+    """dt kept between MIN_DT and MAX_DT, values inside the range the model was trained on."""
+    vector[0] = np.clip(vector[0], MIN_DT, MAX_DT)
+    low, high = meta.get("value_min"), meta.get("value_max")
+    if low is not None and high is not None:
+        vector[1:] = np.clip(vector[1:], low, high)
+    return vector
+
+
 class GestureVoice(Voice):
     family = "gesture"
     plays = "gestures"
@@ -34,13 +43,8 @@ class GestureVoice(Voice):
         self._state, vector = generate_gesture(self.model, self._state, self._prev, self.key,
                                                self._count, self.temperature, self.sigma)
         self._count += 1
-        vector = np.array(vector, np.float32)
-        vector[0] = np.clip(vector[0], MIN_DT, MAX_DT)
-        low, high = self.model.meta.get("value_min"), self.model.meta.get("value_max")
-        if low is not None and high is not None:  # stay inside what the model was trained on
-            vector[1:] = np.clip(vector[1:], low, high)
-        self._prev = vector
-        return vector
+        self._prev = clip_gesture(np.array(vector, np.float32), self.model.meta)
+        return self._prev
 
     def events_at(self, tick: int, tempo) -> list[Played]:
         if self._last_time is None:
