@@ -131,7 +131,8 @@ class CrepreMagics(Magics):
         tick = self._call(self.engine.voice, args.name, self._model(args.model),
                           temperature=args.temp, to=self._routes(args.to), at=args.at,
                           velocity=args.velocity, sigma=args.sigma)
-        print(f"{args.name}: {args.model} at temp {args.temp:g} -> "
+        sigma = f", sigma {args.sigma:g}" if args.sigma is not None else ""
+        print(f"{args.name}: {args.model} at temp {args.temp:g}{sigma} -> "
               f"{self._routes_text(args.name, args.to or ['print'], args.at)}{self._lands(tick)}")
 
     @magic_arguments()

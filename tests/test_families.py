@@ -171,3 +171,21 @@ def test_sigma_and_wrong_family_swaps_are_one_line_and_the_voice_keeps_its_model
     with pytest.raises(LivecrepreError, match="sigma must be 0 or more"):
         engine.temp("hand", sigma=-1)
     assert engine.voices["lead"].model.name == "melody" and engine.voices["hand"].model.name == "gesture"
+
+
+def test_a_gesture_voice_through_the_magics(shell, capsys):
+    from livecrepre.magics import engine_of
+
+    moves = Collector()
+    shell.user_ns["moves"] = moves
+    for line in ["crepre start --bpm 240", "voice hand gesture --sigma 0.3 --to moves",
+                 "temp hand 1.2 --sigma 0.1", "crepre status"]:
+        name, _, rest = line.partition(" ")
+        shell.run_line_magic(name, rest)
+    moves.wait_for(10)
+    voice = engine_of(shell).voices["hand"]
+    assert voice.temperature == 1.2 and voice.sigma == 0.1
+    out = capsys.readouterr().out
+    assert "hand: temp 1.2, sigma 0.1" in out and "temp 1.2   sigma 0.1 -> Collector()" in out and "hand: gesture at temp 1, sigma 0.3" in out
+    assert all(e.kind == "gesture" for _, e in moves.events)
+    shell.run_line_magic("crepre", "stop")

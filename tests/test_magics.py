@@ -88,6 +88,11 @@ BAD_COMMANDS = [
     ("voice x melody --at someday", "invalid choice"),
     ("crepre jump", "invalid choice"),
     ("voice x melody --velocity 200", "velocity must be a whole number 1-127"),
+    ("swap keep abc", "abc plays abc; voice keep plays melody and keeps melody"),
+    ("swap keep gesture", "gesture plays gesture; voice keep plays melody and keeps melody"),
+    ("temp keep 1 --sigma 0.2", "--sigma is for gesture"),
+    ("voice x gesture --sigma -1", "sigma must be 0 or more"),
+    ("temp keep", "give a temperature"),
 ]
 
 
