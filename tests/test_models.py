@@ -19,7 +19,7 @@ def melody():
 
 def test_shipped_melody_checkpoint_is_data_with_metadata(melody):
     assert melody.kind == "melody"
-    assert melody.config == {"vocab": VOCAB_SIZE, "embed": 256, "units": 256, "layers": 2}
+    assert melody.config == {"vocab": VOCAB_SIZE, "embed": 256, "units": 256, "layers": 2, "positions": 16}
     sidecar = json.loads((SHIPPED_DIR / "melody.ckpt.json").read_text())
     assert sidecar == melody.meta
     assert "oneills1850" in sidecar["corpus"] and "ryansMammoth" in sidecar["corpus"]
