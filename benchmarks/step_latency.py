@@ -7,7 +7,9 @@ use the same weights (the loaded checkpoint's); PyTorch and NumPy are checked ag
 BLAS and PyTorch are limited to one thread. To spread the noise of a shared machine evenly, the
 implementations are timed in interleaved rounds (ROUNDS x STEPS steps each, after a warm-up), and
 the median and p99 of all single-step times are reported. The engine path (`generate_block`, one
-jitted lax.scan over BLOCK_TICKS ticks, returned to the host) is reported per step: block / 16.
+jitted lax.scan over BLOCK_TICKS ticks, returned to the host) is reported per step: block / 16; it runs
+the shipped model as a voice does, bar-position input included. The other three run the same weights
+without that input (one added embedding vector), so that all of them compute the same maths.
 
     .venv/bin/python benchmarks/step_latency.py [MODEL]    # MODEL: shipped name or checkpoint path
 """
@@ -25,7 +27,7 @@ import numpy as np
 from flax import nnx
 
 from livecrepre.encodings import START_TOKEN
-from livecrepre.models import load_model
+from livecrepre.models import Model, build_network, load_model
 from livecrepre.sampling import BLOCK_TICKS, generate_block
 
 ROUNDS, STEPS, WARMUP = 10, 1000, 300  # 10,000 timed steps per implementation
@@ -187,11 +189,23 @@ def check_same_math(m, torch_logits):
     return diffs
 
 
+def without_bar_position(m: Model) -> Model:
+    """The same weights without the bar-position input, so that every implementation here computes
+    the same maths (the NumPy and PyTorch steps have no position embedding; adding it is one vector)."""
+    if not m.config.get("positions"):
+        return m
+    config = {k: v for k, v in m.config.items() if k != "positions"}
+    net, source = build_network("melody", config), m.network()
+    net.embed, net.cells, net.out = source.embed, source.cells, source.out
+    return Model.from_network(net, m.name)
+
+
 def main():
     load_before = os.getloadavg()[0]
-    m = load_model(sys.argv[1] if len(sys.argv) > 1 else "melody")
+    shipped = load_model(sys.argv[1] if len(sys.argv) > 1 else "melody")
+    m = without_bar_position(shipped)
     runners = {"JAX, jitted single step": jax_runner(m),
-               f"JAX, engine `generate_block` (per step = block / {BLOCK_TICKS})": block_runner(m),
+               f"JAX, engine `generate_block` (per step = block / {BLOCK_TICKS})": block_runner(shipped),
                "NumPy, hand-written step": numpy_runner(m)}
     torch_logits, torch_note = None, None
     try:

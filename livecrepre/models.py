@@ -66,7 +66,7 @@ class TokenRNN(nnx.Module):
         piece starting there is learned from the same zero state a new voice starts from.
         `positions` [batch, time]: the bar position each token's successor falls on.
         (A layer-by-layer pass, with each layer's input projection as one large product, measured
-        9 % slower here than this step-by-step scan: see benchmarks/train_throughput.py.)"""
+        slower here than this step-by-step scan: see benchmarks/train_throughput.py.)"""
         if resets is None:
             resets = jnp.zeros(tokens.shape, bool)
         if positions is None:
