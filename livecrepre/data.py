@@ -103,18 +103,22 @@ def _pool(processes: int):
     return multiprocessing.get_context("spawn").Pool(processes)
 
 
-def _encode_abc_tune(args: tuple[str, str]) -> tuple[str, np.ndarray | None, str]:
-    name, abc = args
-    from music21 import converter  # imported in the worker: music21 is slow to import
-
+def _encode_score(name: str, parse) -> tuple[str, np.ndarray | None, str]:
+    """(name, tokens or None, why skipped) for the top line of the score `parse()` returns."""
     try:
-        score = converter.parse(abc, format="abc")
-        notes = score_to_notes(score)
-    except Exception as exc:  # noqa: BLE001 - a bad tune is reported, never fatal
+        notes = score_to_notes(parse())
+    except Exception as exc:  # noqa: BLE001 - a bad piece is reported, never fatal
         return name, None, f"unparsable: {type(exc).__name__}: {str(exc)[:80]}"
     if len(notes) < 8:
         return name, None, f"too short ({len(notes)} notes)"
     return name, encode_piece(notes), ""
+
+
+def _encode_abc_tune(args: tuple[str, str]) -> tuple[str, np.ndarray | None, str]:
+    name, abc = args
+    from music21 import converter  # imported in the worker: music21 is slow to import
+
+    return _encode_score(name, lambda: converter.parse(abc, format="abc"))
 
 
 def encode_piece(notes: list[Note]) -> np.ndarray:
@@ -159,15 +163,7 @@ def build_folk_dataset(validation_fraction: float = 0.05, processes: int = 2,
 def _encode_chorale(name: str) -> tuple[str, np.ndarray | None, str]:
     from music21 import corpus
 
-    try:
-        score = corpus.parse(name)
-        soprano = score.parts[0]
-        notes = score_to_notes(soprano)
-    except Exception as exc:  # noqa: BLE001 - a bad chorale is reported, never fatal
-        return name, None, f"unparsable: {type(exc).__name__}: {str(exc)[:80]}"
-    if len(notes) < 8:
-        return name, None, f"too short ({len(notes)} notes)"
-    return name, encode_piece(notes), ""
+    return _encode_score(name, lambda: corpus.parse(name).parts[0])  # the soprano
 
 
 def build_chorale_dataset(validation_fraction: float = 0.1, processes: int = 2,

@@ -132,16 +132,14 @@ def format_report(name: str, result: dict) -> str:
         lines.append(f"best Kneser-Ney n-gram (order {result['ngram_order']}): {result['ngram_nll']:.3f} "
                      f"nats/{unit} -> the model's is {abs(result['improvement']):.1%} "
                      f"{'lower (better)' if result['improvement'] > 0 else 'higher (worse)'}")
-    if "gestures" in result:
-        lines += ["", "| source | mean dt | pauses (dt > 0.1 s) | mean move between gestures | spread of values |",
-                  "|---|---:|---:|---:|---:|"]
-        for source, m in result["gestures"].items():
-            lines.append(f"| {source} | {m['mean_dt'] * 1000:.0f} ms | {m['pauses']:.0%} | {m['mean_move']:.4f} "
-                         f"| {m['spread']:.3f} |")
-    if "measures" in result:
-        lines += ["", "| source | notes on the 8th grid | in key | stepwise | mean interval |",
-                  "|---|---:|---:|---:|---:|"]
-        for source, m in result["measures"].items():
-            lines.append(f"| {source} | {m['on_8th_grid']:.0%} | {m['in_key']:.0%} | {m['stepwise']:.0%} "
-                         f"| {m['mean_leap']:.1f} |")
+    tables = {"gestures": (["mean dt", "pauses (dt > 0.1 s)", "mean move between gestures", "spread of values"],
+                           lambda m: [f"{m['mean_dt'] * 1000:.0f} ms", f"{m['pauses']:.0%}",
+                                      f"{m['mean_move']:.4f}", f"{m['spread']:.3f}"]),
+              "measures": (["notes on the 8th grid", "in key", "stepwise", "mean interval"],
+                           lambda m: [f"{m['on_8th_grid']:.0%}", f"{m['in_key']:.0%}", f"{m['stepwise']:.0%}",
+                                      f"{m['mean_leap']:.1f}"])}
+    for key, (columns, cells) in tables.items():
+        if key in result:
+            lines += ["", "| source | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+            lines += [f"| {source} | " + " | ".join(cells(m)) + " |" for source, m in result[key].items()]
     return "\n".join(lines)

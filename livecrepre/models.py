@@ -26,6 +26,34 @@ CHECKPOINT_SUFFIX = ".ckpt"
 SHIPPED_ALIASES = {"folk": "melody"}  # other names people use for a shipped model
 
 
+def run_cells(cells, state, x):
+    """One step through a stack of LSTM cells: (new state per layer, the top layer's output)."""
+    new_state = []
+    for cell, carry in zip(cells, state):
+        carry, x = cell(carry, x)
+        new_state.append(carry)
+    return tuple(new_state), x
+
+
+def teacher_forced(step, state, inputs, resets, positions):
+    """`step` over inputs [batch, time, ...] in one scan; returns (final state, outputs [batch, time, ...]).
+
+    `resets` [batch, time] (optional) zeroes the state before the inputs where it is true: a piece
+    starting there is learned from the same zero state a new voice starts from."""
+    if resets is None:
+        resets = jnp.zeros(inputs.shape[:2], bool)
+
+    def body(carry, xs):
+        x, reset, position = xs
+        keep = 1.0 - reset.astype(jnp.float32)[..., None]
+        carry = jax.tree.map(lambda leaf: leaf * keep, carry)
+        return step(carry, x, position)
+
+    state, outputs = jax.lax.scan(body, state, (jnp.swapaxes(inputs, 0, 1), jnp.swapaxes(resets, 0, 1),
+                                                jnp.swapaxes(positions, 0, 1)))
+    return state, jnp.swapaxes(outputs, 0, 1)
+
+
 class TokenRNN(nnx.Module):
     """Embedding(vocab, embed) -> layers x LSTM(units) -> Dense(vocab): a next-token model.
 
@@ -53,11 +81,8 @@ class TokenRNN(nnx.Module):
         x = self.embed(token)
         if self.position is not None:
             x = x + self.position(position % self.positions)
-        new_state = []
-        for cell, carry in zip(self.cells, state):
-            carry, x = cell(carry, x)
-            new_state.append(carry)
-        return tuple(new_state), self.out(x)
+        state, x = run_cells(self.cells, state, x)
+        return state, self.out(x)
 
     def __call__(self, state, tokens, resets=None, positions=None):
         """Teacher-forced run over tokens [batch, time]; returns (final state, logits [batch, time, vocab]).
@@ -67,20 +92,9 @@ class TokenRNN(nnx.Module):
         `positions` [batch, time]: the bar position each token's successor falls on.
         (A layer-by-layer pass, with each layer's input projection as one large product, measured
         slower here than this step-by-step scan: see benchmarks/train_throughput.py.)"""
-        if resets is None:
-            resets = jnp.zeros(tokens.shape, bool)
         if positions is None:
             positions = jnp.zeros(tokens.shape, jnp.int32)
-
-        def body(carry, inputs):
-            token, reset, position = inputs
-            keep = 1.0 - reset.astype(jnp.float32)[..., None]
-            carry = jax.tree.map(lambda leaf: leaf * keep, carry)
-            return self.step(carry, token, position)
-
-        state, logits = jax.lax.scan(body, state, (jnp.swapaxes(tokens, 0, 1), jnp.swapaxes(resets, 0, 1),
-                                                   jnp.swapaxes(positions, 0, 1)))
-        return state, jnp.swapaxes(logits, 0, 1)
+        return teacher_forced(self.step, state, tokens, resets, positions)
 
 
 class MelodyRNN(TokenRNN):
@@ -105,28 +119,15 @@ class MDRNN(nnx.Module):
 
     initial_state = TokenRNN.initial_state
 
-    def step(self, state, x):
-        """Feed one vector; return the new state and the raw mixture outputs for the next one."""
-        new_state = []
-        for cell, carry in zip(self.cells, state):
-            carry, x = cell(carry, x)
-            new_state.append(carry)
-        return tuple(new_state), self.out(x)
+    def step(self, state, x, position=None):
+        """Feed one vector; return the new state and the raw mixture outputs for the next one.
+        (Gestures have no bar: `position` is accepted for one training loop and ignored.)"""
+        state, x = run_cells(self.cells, state, x)
+        return state, self.out(x)
 
     def __call__(self, state, inputs, resets=None, positions=None):
-        """Teacher-forced run over inputs [batch, time, dims]; returns (state, outputs [batch, time, K]).
-        (Gestures have no bar: `positions` is accepted for one training loop and ignored.)"""
-        if resets is None:
-            resets = jnp.zeros(inputs.shape[:2], bool)
-
-        def body(carry, xs):
-            x, reset = xs
-            keep = 1.0 - reset.astype(jnp.float32)[..., None]
-            carry = jax.tree.map(lambda leaf: leaf * keep, carry)
-            return self.step(carry, x)
-
-        state, out = jax.lax.scan(body, state, (jnp.swapaxes(inputs, 0, 1), jnp.swapaxes(resets, 0, 1)))
-        return state, jnp.swapaxes(out, 0, 1)
+        """Teacher-forced run over inputs [batch, time, dims]; returns (state, outputs [batch, time, K])."""
+        return teacher_forced(self.step, state, inputs, resets, jnp.zeros(inputs.shape[:2], jnp.int32))
 
 
 MODEL_CLASSES = {"melody": MelodyRNN, "char": CharRNN, "mdrnn": MDRNN}

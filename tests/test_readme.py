@@ -30,3 +30,18 @@ def test_the_ipython_session_in_the_readme_runs(tmp_path):
     assert "UsageError" not in result.stdout + result.stderr
     assert "panic:" in result.stdout and "stopped" in result.stdout
     assert (tmp_path / "takes" / "set.mid").exists()
+
+
+def test_the_three_families_session_in_the_readme_runs(tmp_path):
+    """The session under 'Three kinds of model': an abc voice, a gesture voice, a refused swap."""
+    block = README.read_text().split("### Three kinds of model")[1].split("```\n", 1)[1].split("```")[0]
+    lines = [re.sub(r"^In \[\d+\]: ", "", l).split("  #")[0].strip() for l in block.splitlines()]
+    lines = [l.replace("osc://127.0.0.1:5002/impsy", "osc://127.0.0.1:9/impsy") for l in lines if l]
+    script = tmp_path / "families.ipy"
+    script.write_text("\n".join(lines[:4] + ["import time; time.sleep(2)"] + lines[4:]) + "\n")
+    result = subprocess.run([sys.executable, "-m", "livecrepre.cli", str(script)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=180)
+    out = result.stdout + result.stderr
+    status = out.split("livecrepre running")[1]
+    assert "tune     abc" in status and "hand     gesture" in status and "sigma 0.1" in status
+    assert "melody plays melody; voice tune plays abc and keeps abc" in out
