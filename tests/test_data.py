@@ -105,3 +105,13 @@ def test_midi_folder_that_is_missing_or_empty_is_one_line(tmp_path):
     (tmp_path / "bad.mid").write_bytes(b"xx")
     with pytest.raises(LivecrepreError, match="every file was skipped"):
         build_midi_dataset(tmp_path, report=lambda line: None)
+
+
+def test_essen_folksongs_and_bach_chorales_from_the_music21_corpus():
+    from livecrepre.data import ESSEN_COLLECTIONS, build_chorale_dataset
+
+    essen = build_folk_dataset(collections=ESSEN_COLLECTIONS, limit=6, processes=1, report=lambda line: None)
+    assert len(essen.pieces) == 6 and "essenFolksong" in essen.meta["corpus"]
+    chorales = build_chorale_dataset(limit=4, processes=1, report=lambda line: None)
+    assert len(chorales.pieces) == 4 and "soprano" in chorales.meta["corpus"]
+    assert all(p[0] == START_TOKEN and (len(p) - 1) % BAR_TICKS == 0 for p in chorales.pieces)
