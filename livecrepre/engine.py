@@ -68,9 +68,14 @@ def check_voice_name(name) -> str:
 
 
 def check_at(at) -> str:
+    """now, beat, bar, or a number of bars N (the Nth bar line from now; 1 is the same as bar)."""
     at = "now" if at in (None, "tick", "next") else at
+    if isinstance(at, int) and not isinstance(at, bool):
+        at = str(at)
+    if isinstance(at, str) and at.isdigit() and int(at) >= 1:
+        return "bar" if int(at) == 1 else at
     if at not in AT_CHOICES:
-        raise LivecrepreError(f"bad --at {at!r}: expected now, beat or bar")
+        raise LivecrepreError(f"bad --at {at!r}: expected now, beat, bar or a number of bars (e.g. 4)")
     return at
 
 
@@ -414,9 +419,10 @@ class Engine:
             tick, per_beat = self._next_tick, self.ticks_per_beat
             if control.at == "beat":
                 tick = -(-tick // per_beat) * per_beat
-            elif control.at == "bar":
+            elif control.at != "now":  # bar, or the Nth bar line
                 per_bar = per_beat * self.beats_per_bar
-                tick = -(-tick // per_bar) * per_bar
+                bars = 1 if control.at == "bar" else int(control.at)
+                tick = (-(-tick // per_bar) + bars - 1) * per_bar
             control.tick = tick
             control.resolved.set()
             heapq.heappush(self._pending, (tick, next(self._seq), control))

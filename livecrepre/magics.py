@@ -15,9 +15,18 @@ from .models import Model
 ROUTE_PREFIXES = ("osc://", "midi:", "file:")
 
 
+def _at_value(text: str) -> str:
+    if text in AT_CHOICES or (text.isdigit() and int(text) >= 1):
+        return text
+    raise ValueError(text)
+
+
+_at_value.__name__ = "--at (now, beat, bar or a number of bars)"  # how argparse names it in errors
+
+
 def _at_argument():
-    return argument("--at", default="now", choices=AT_CHOICES,
-                    help="when it lands: the next tick (now, default), beat or bar")
+    return argument("--at", default="now", type=_at_value, metavar="now|beat|bar|N",
+                    help="when it lands: the next tick (now, default), beat, bar, or the Nth bar line")
 
 
 @magics_class

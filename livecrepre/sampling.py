@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .encodings import START_TOKEN
+from .encodings import NO_EVENT, START_TOKEN
 from .mdn import sample_mixture
 from .models import Model
 
@@ -42,13 +42,15 @@ _compiled: dict[tuple, object] = {}
 _lock = threading.Lock()
 
 
-def _make_block_fn(graphdef):
-    def generate(params, state, prev_token, key, start_tick, temperature, origin):
+def _make_block_fn(graphdef, hold_token: int | None):
+    def generate(params, state, prev_token, key, start_tick, temperature, origin, barred):
         network = nnx.merge(graphdef, params)
 
         def body(carry, tick):
             state, prev = carry
             new_state, logits = network.step(state, prev, tick - origin)
+            if hold_token is not None:  # at `barred` a held note must end: no "hold" token there
+                logits = jnp.where(tick == barred, logits.at[hold_token].set(-jnp.inf), logits)
             token = jax.random.categorical(jax.random.fold_in(key, tick), logits / temperature)
             return (new_state, token.astype(jnp.int32)), (state, token.astype(jnp.int32))
 
@@ -77,7 +79,7 @@ def block_fn(model: Model):
             if model.kind == "mdrnn":
                 fn = _make_gesture_fn(model.graphdef, model.config["mixtures"], model.config["dims"])
             else:
-                fn = _make_block_fn(model.graphdef)
+                fn = _make_block_fn(model.graphdef, NO_EVENT if model.kind == "melody" else None)
             _compiled[model.structure] = fn
         return fn
 
@@ -87,14 +89,15 @@ def as_key(key) -> np.ndarray:
 
 
 def generate_block(model: Model, state, prev_token: int, key, start_tick: int, temperature: float,
-                   origin: int = 0):
+                   origin: int = 0, barred: int = -1):
     """Generate BLOCK_TICKS tokens; returns (state after, tokens, state before each tick), on the host.
     `origin` is a tick on a bar line: models that know the metre count bar positions from it.
+    At tick `barred` a melody model may not sample "no event" (a note promised to end there ends).
 
     Every argument is passed with one fixed type so the cache never misses (see DESIGN.md)."""
     new_state, tokens, states_before = block_fn(model)(
         model.params, state, np.int32(prev_token), as_key(key), np.int32(start_tick),
-        np.float32(temperature), np.int32(origin))
+        np.float32(temperature), np.int32(origin), np.int32(barred))
     return jax.device_get((new_state, tokens, states_before))
 
 

@@ -94,13 +94,26 @@ def test_swap_lands_on_the_bar_and_the_clock_keeps_going(engine, collector):
     events = [e for _, e in collector.events]
     before = [e for e in events if e.tick < swap_tick]
     takeover = swap_tick
-    if before and before[-1].end_tick >= swap_tick:  # a note sounding at the bar keeps its length
-        takeover = before[-1].end_tick + 1
+    if before and before[-1].end_tick > swap_tick:  # a note sounding over the bar keeps its length
+        takeover = before[-1].end_tick
     after = [e for e in events if e.tick >= takeover]
     assert takeover - swap_tick <= HORIZON + 1
     assert len(after) > 10 and all(e.pitch == 60 for e in after)
     assert [e.tick for e in after] == list(range(after[0].tick, after[0].tick + len(after)))
     assert engine.voices["lead"].model.name == "constant60"
+
+
+def test_a_change_lands_on_the_nth_bar_line(engine, collector):
+    engine.start()
+    engine.voice("lead", constant_model(60), to=[collector])
+    collector.wait_for(3)
+    asked_at = engine._next_tick
+    tick = engine.swap("lead", constant_model(67), at=3)
+    assert tick % 16 == 0 and 32 < tick - asked_at <= 48  # the third bar line from here
+    assert engine.temp("lead", 1.1, at="2") % 16 == 0
+    wait_ticks(engine, tick - engine.tick + 4)
+    pitches = {e.tick: e.pitch for _, e in collector.events}
+    assert pitches[tick - 1] == 60 and pitches[tick] == 67
 
 
 def test_two_voices_and_voice_off_releases_only_that_voice(engine, collector):

@@ -122,3 +122,15 @@ def test_teacher_forced_run_matches_step_by_step(melody):
         np.testing.assert_allclose(logits[:, t], step_logits, atol=2e-4)
     for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(carry)):
         np.testing.assert_allclose(a, b, atol=2e-4)
+
+
+def test_a_barred_tick_never_holds_a_note_on():
+    """Where a note was promised to end, a regenerated token may not be "no event"."""
+    from livecrepre.encodings import NO_EVENT
+
+    from .helpers import constant_model
+
+    holder = constant_model(NO_EVENT, "holder")  # always "no event", unless barred
+    state = holder.initial_state()
+    tokens = generate_block(holder, state, START_TOKEN, jax.random.PRNGKey(0), 16, 1.0, 16, 21)[1]
+    assert [int(t) for t in tokens].count(NO_EVENT) == 15 and int(tokens[5]) != NO_EVENT

@@ -3,7 +3,8 @@
 The stream runs at least HORIZON ticks ahead of the tick being played, so when a note starts its
 length is already known: its note-off is scheduled with its note-on, and OSC receivers are told
 its duration. A note already playing when a control lands keeps the length it was given:
-rollback never goes before the tick after the token that ended it.
+rollback never goes before the tick where it ends, and the token regenerated there may not be
+"no event" (which would hold the note on), so a change at a bar line lands on the bar line.
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ class MelodyVoice(Voice):
                     end = t
                     break
             played.append(Played(tick, end, pitch=token))
-            stream.frozen = max(stream.frozen, end + 1)
+            stream.frozen = max(stream.frozen, end)
+            stream.barred = end
         stream.frozen = max(stream.frozen, tick + 1)
         stream.forget_before(tick)
         return self._played(played)

@@ -38,10 +38,12 @@ class TokenStream:
         self._gen_prev = start_token
         self.frozen = first
         self.origin = first  # a bar line, for models that know the metre
+        self.barred = -1  # a position where "no event" may not be sampled (a note ends there)
 
     def _generate(self) -> None:
         state, tokens, states = generate_block(self.model, self._gen_state, self._gen_prev,
-                                               self.key, self._gen, self.temperature, self.origin)
+                                               self.key, self._gen, self.temperature, self.origin,
+                                               self.barred)
         tokens = np.asarray(tokens, dtype=np.int32)
         self._blocks.append(_Block(self._gen, tokens, states, self._gen_prev))
         self._gen += len(tokens)
