@@ -24,6 +24,7 @@ from .mdn import sample_mixture
 from .models import Model
 
 BLOCK_TICKS = 16  # ticks generated per call; a lax.scan is far cheaper per step than one call each
+PRIME_STEPS = 64  # recent tokens (or gestures) a swapped-in model is fed before it takes over
 
 
 def _use_persistent_compile_cache() -> None:
@@ -69,6 +70,37 @@ def _make_gesture_fn(graphdef, mixtures: int, dims: int):
                                      mixtures, dims)
 
     return jax.jit(step)
+
+
+def _make_prime_fn(graphdef):
+    def prime(params, state, inputs, first_tick, origin):
+        network = nnx.merge(graphdef, params)
+
+        def body(state, xs):
+            x, tick = xs  # the input at `tick` predicts tick + 1
+            return network.step(state, x, tick + 1 - origin)[0], None
+
+        ticks = first_tick + jnp.arange(inputs.shape[0], dtype=jnp.int32)
+        return jax.lax.scan(body, state, (inputs, ticks))[0]
+
+    return jax.jit(prime)
+
+
+def prime_fn(model: Model):
+    with _lock:
+        key = model.structure + ("prime",)
+        fn = _compiled.get(key)
+        if fn is None:
+            fn = _compiled[key] = _make_prime_fn(model.graphdef)
+        return fn
+
+
+def prime(model: Model, history, first_tick: int = 0, origin: int = 0):
+    """The model's state after it was fed `history` from its initial state: PRIME_STEPS - 1 tokens
+    (or gestures) ending just before the one that will be its first input. On the host."""
+    inputs = np.asarray(history, np.float32 if model.kind == "mdrnn" else np.int32)
+    return jax.device_get(prime_fn(model)(model.params, model.initial_state(), inputs,
+                                          np.int32(first_tick), np.int32(origin)))
 
 
 def block_fn(model: Model):
@@ -119,8 +151,10 @@ def warm_up(model: Model) -> None:
     key = jax.random.PRNGKey(0)
     if model.kind == "mdrnn":
         generate_gesture(model, model.initial_state(), np.zeros(model.config["dims"]), key, 0, 1.0, 1.0)
+        prime(model, np.zeros((PRIME_STEPS - 1, model.config["dims"])))
     else:
         generate_block(model, model.initial_state(), start_token(model), key, 0, 1.0)
+        prime(model, np.full(PRIME_STEPS - 1, start_token(model)))
 
 
 def compiled_count(model: Model) -> int:

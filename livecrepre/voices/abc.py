@@ -12,9 +12,9 @@ import re
 from collections import deque
 
 from ..events import Played
-from ..sampling import BLOCK_TICKS, start_token
+from ..sampling import BLOCK_TICKS, PRIME_STEPS, start_token
 from .base import Voice
-from .tokens import TokenStream
+from .tokens import TokenStream, reencode_chars
 
 LOOKAHEAD_BARS = 2
 BLOCKS_PER_TICK = 4  # at most this many 16-character blocks generated in one tick
@@ -89,7 +89,7 @@ class AbcVoice(Voice):
                 continue
             line, self._line = "".join(self._line).strip(), []
             self._read(line)
-        self.chars.forget_before(self._next_char)
+        self.chars.keep_from(self._next_char)
 
     def _read(self, line: str) -> None:
         if not line or line.startswith("%"):
@@ -136,8 +136,10 @@ class AbcVoice(Voice):
         return tick
 
     def swap(self, model, tick: int) -> int:
+        """The new model writes from the next character on, primed with the ABC written so far
+        (the tune's header and lines), so it goes on with the tune."""
         self.chars.rollback(self._next_char)
+        history = reencode_chars(self.chars.recent(PRIME_STEPS, start_token(self.model)), self.model, model)
         self.model = model
-        self.chars.restart(model, start_token(model))
-        self._line = []
+        self.chars.restart(model, history)
         return tick

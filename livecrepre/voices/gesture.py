@@ -6,11 +6,13 @@ falls before tick k + 1 and keeps the first one after. Temperatures act from the
 """
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from ..errors import LivecrepreError
 from ..events import Played
-from ..sampling import generate_gesture
+from ..sampling import PRIME_STEPS, generate_gesture, prime
 from .base import Voice
 
 MIN_DT, MAX_DT = 0.005, 4.0  # seconds between gestures: at most 200 a second, at least one in 4 s
@@ -38,12 +40,14 @@ class GestureVoice(Voice):
         self._count = 0  # gestures sampled: the PRNG index of the next one
         self._last_time: float | None = None  # when the previous gesture played (seconds)
         self._next: np.ndarray | None = None  # sampled, not yet played: (dt, x1..xn)
+        self._sampled: deque[np.ndarray] = deque(maxlen=PRIME_STEPS)  # what a swapped-in model is fed
 
     def _sample(self) -> np.ndarray:
         self._state, vector = generate_gesture(self.model, self._state, self._prev, self.key,
                                                self._count, self.temperature, self.sigma)
         self._count += 1
         self._prev = clip_gesture(np.array(vector, np.float32), self.model.meta)
+        self._sampled.append(self._prev)
         return self._prev
 
     def events_at(self, tick: int, tempo) -> list[Played]:
@@ -80,6 +84,10 @@ class GestureVoice(Voice):
                                   f"{self.model.name}")
 
     def swap(self, model, tick: int) -> int:
+        """The new model decides from the next gesture on, primed with the gestures so far."""
+        history = np.zeros((PRIME_STEPS, model.config["dims"]), np.float32)
+        if self._sampled:
+            history[-len(self._sampled):] = np.array(self._sampled)
         self.model = model
-        self._state = model.initial_state()
+        self._state = prime(model, history[:-1])
         return tick

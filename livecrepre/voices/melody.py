@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..encodings import NO_EVENT, NOTE_OFF, START_TOKEN
 from ..events import Played
-from ..sampling import BLOCK_TICKS
+from ..sampling import BLOCK_TICKS, PRIME_STEPS
 from .base import Voice
 from .tokens import TokenStream
 
@@ -48,7 +48,7 @@ class MelodyVoice(Voice):
             stream.frozen = max(stream.frozen, end)
             stream.barred = end
         stream.frozen = max(stream.frozen, tick + 1)
-        stream.forget_before(tick)
+        stream.keep_from(tick)
         return self._played(played)
 
     def set_temperature(self, temperature: float, tick: int) -> int:
@@ -56,9 +56,9 @@ class MelodyVoice(Voice):
         return self.stream.rollback(tick)
 
     def swap(self, model, tick: int) -> int:
-        """The new model decides from `tick` (or the end of the note playing there), starting a tune
-        from its initial state: swap `--at bar` and its downbeats fall on the clock's."""
+        """The new model decides from `tick` (or the end of the note playing there), primed with
+        the line so far, so it continues the phrase instead of starting a tune from silence."""
         tick = self.stream.rollback(tick)  # keeps the decided tokens before it
         self.model = model
-        self.stream.restart(model, START_TOKEN)
+        self.stream.restart(model, self.stream.recent(PRIME_STEPS, NO_EVENT))
         return tick

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ..events import Played
-from ..sampling import start_token
+from ..sampling import PRIME_STEPS, start_token
 from .base import Voice
-from .tokens import TokenStream
+from .tokens import TokenStream, reencode_chars
 
 LONGEST_WORD = 32  # characters; a longer run without a space is sent in pieces
 
@@ -28,7 +28,7 @@ class TextVoice(Voice):
     def events_at(self, tick: int, tempo) -> list[Played]:
         char = self.model.alphabet[self.stream.token_at(tick)]
         self.stream.frozen = tick + 1
-        self.stream.forget_before(tick)
+        self.stream.keep_from(tick)
         self.text = (self.text + char)[-400:]
         if not char.isspace():
             self._word.append(char)
@@ -44,7 +44,9 @@ class TextVoice(Voice):
         return self.stream.rollback(tick)
 
     def swap(self, model, tick: int) -> int:
+        """The new model goes on from `tick`, primed with the text written so far."""
         tick = self.stream.rollback(tick)
+        history = reencode_chars(self.stream.recent(PRIME_STEPS, start_token(self.model)), self.model, model)
         self.model = model
-        self.stream.restart(model, start_token(model))
+        self.stream.restart(model, history)
         return tick

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from ..models import Model
-from ..sampling import generate_block
+from ..sampling import PRIME_STEPS, generate_block, prime
 
 
 @dataclass
@@ -88,7 +88,30 @@ class TokenStream:
         self._gen = position
         return position
 
-    def restart(self, model: Model, start_token: int) -> None:
-        """After a rollback: `model` goes on from its initial state, as at the start of a piece."""
+    def recent(self, count: int, fill: int) -> np.ndarray:
+        """The `count` tokens before the next position to generate (`fill` where none is kept)."""
+        out = np.full(count, fill, np.int32)
+        first = self._gen - count
+        for block in self._blocks:
+            for i, token in enumerate(block.tokens):
+                if first <= block.start + i < self._gen:
+                    out[block.start + i - first] = token
+        return out
+
+    def keep_from(self, position: int) -> None:
+        """Forget blocks that end before `position`, keeping what a swap primes with."""
+        self.forget_before(position - PRIME_STEPS)
+
+    def restart(self, model: Model, history: np.ndarray) -> None:
+        """After a rollback: `model` goes on from here, primed with `history` (PRIME_STEPS tokens in
+        its encoding, ending just before here) so it continues the line rather than starting anew."""
         self.model = model
-        self._gen_state, self._gen_prev = model.initial_state(), start_token
+        self._gen_state = prime(model, history[:-1], self._gen - len(history), self.origin)
+        self._gen_prev = int(history[-1])
+
+
+def reencode_chars(tokens: np.ndarray, old: Model, new: Model) -> np.ndarray:
+    """A char model's tokens in another char model's alphabet (unknown characters become newlines)."""
+    index = {c: i for i, c in enumerate(new.alphabet)}
+    newline = index["\n"]
+    return np.array([index.get(old.alphabet[t], newline) for t in tokens], np.int32)
