@@ -143,3 +143,25 @@ def format_report(name: str, result: dict) -> str:
             lines += ["", "| source | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
             lines += [f"| {source} | " + " | ".join(cells(m)) + " |" for source, m in result[key].items()]
     return "\n".join(lines)
+
+
+def key_kept_after_swap(first: Model, second: Model, seed: int, primed: bool = True,
+                        before: int = 96, after: int = 64) -> float:
+    """`first` plays `before` ticks in a melody voice; then `second` takes over, primed with the
+    voice's recent tokens (what a swap does) or started afresh (START from the zero state). Returns
+    the share of the next `after` ticks' notes that lie in the key of what came before."""
+    from .encodings import NO_EVENT
+    from .sampling import PRIME_STEPS
+    from .voices import MelodyVoice
+
+    voice = MelodyVoice("v", first, temperature=1.0, key=jax.random.PRNGKey(seed), routes=[], start_tick=0)
+    heard = [p.pitch for t in range(before) for p in voice.events_at(t, None)]
+    if primed:
+        voice.swap(second, before)
+    else:
+        voice.stream.rollback(before)
+        voice.stream.restart(second, np.array([NO_EVENT] * (PRIME_STEPS - 1) + [START_TOKEN]))
+    played = [p.pitch for t in range(before, before + after) for p in voice.events_at(t, None)]
+    classes = np.bincount(np.array(heard) % 12, minlength=12)
+    root = max(range(12), key=lambda r: sum(classes[(r + d) % 12] for d in MAJOR_SCALE))
+    return float(np.mean([(p - root) % 12 in MAJOR_SCALE for p in played])) if played else 0.0
