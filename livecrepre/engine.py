@@ -38,6 +38,7 @@ from .events import Event, Played, whole_ticks
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
 from .models import Model, load_model
+from .sampling import fade_fn, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays
 
 AT_CHOICES = ("now", "beat", "bar")
@@ -299,20 +300,44 @@ class Engine:
 
         return self._submit(at, apply, f"voice {name} off")
 
-    def swap(self, name: str, model, at: str = "now") -> int:
-        """Hot-swap a voice's model. Loading and compiling happen here, the exchange at the tick."""
+    def swap(self, name: str, model, at: str = "now", fade: float | None = None) -> int:
+        """Hot-swap a voice's model. Loading and compiling happen here, the exchange at the tick.
+
+        The new model is primed with the voice's recent line. With `fade` (bars), a melody voice
+        crossfades: both models play, the new one's share rising to all over that many bars."""
         at = check_at(at)
+        voice = self._voice(name)
+        fade_ticks = self._check_fade(fade, voice) if fade is not None else 0
         loaded = self._load(model)
-        self._voice(name).check_swap(loaded)
+        voice.check_swap(loaded)
+        if fade_ticks:
+            warm_up_fade(voice.model, loaded)  # compiled here for this pair, never on the clock
 
         def apply(tick: int) -> None:
             voice = self.voices.get(name)
             if voice is None:
                 raise LivecrepreError(f"voice {name} was removed before the swap")
             voice.check_swap(loaded)  # the voice may have been replaced meanwhile
-            voice.swap(loaded, tick)
+            ticks = fade_ticks
+            if ticks and fade_fn(voice.model, loaded, compile_if_missing=False) is None:
+                self.report(f"swap {name}: the voice changed model before the fade; swapped without it")
+                ticks = 0
+            voice.swap(loaded, tick, ticks)
 
         return self._submit(at, apply, f"swap {name}")
+
+    def _check_fade(self, fade, voice: Voice) -> int:
+        """Bars -> ticks; one line when the value or the voice cannot fade."""
+        try:
+            bars = float(fade)
+        except (TypeError, ValueError):
+            bars = float("nan")
+        if not math.isfinite(bars) or bars <= 0 or bars > 64:
+            raise LivecrepreError(f"--fade takes a number of bars above 0 (at most 64), not {fade!r}")
+        if not voice.can_fade:
+            raise LivecrepreError(f"voice {voice.name} plays {voice.family}: --fade is for melody voices; "
+                                  f"swap without it")
+        return max(1, round(bars * self.ticks_per_beat * self.beats_per_bar))
 
     def temp(self, name: str, temperature=None, at: str = "now", sigma=None) -> int:
         """Set a voice's sampling temperature, and for a gesture voice its sigma-temperature

@@ -147,16 +147,22 @@ class CrepreMagics(Magics):
     @magic_arguments()
     @argument("name", help="voice name")
     @argument("model", help="shipped model name, checkpoint path, or a model in your namespace")
+    @argument("--fade", type=float, default=None, metavar="BARS",
+              help="melody voices: crossfade, both models playing, the new one taking over in BARS bars")
     @_at_argument()
     @line_magic
     def swap(self, line):
         """Hot-swap a voice's model; the clock keeps going: %swap lead my_reels.ckpt --at bar.
 
-        Loading and compiling happen before the swap; the exchange lands on the tick, beat or bar.
+        %swap lead chorale --at 2 --fade 4    (from the second bar line, over four bars)
+
+        Loading and compiling happen before the swap; the exchange lands on the tick, beat, bar or
+        Nth bar line. The new model is primed with the voice's recent line and continues it.
         """
         args = parse_argstring(self.swap, line)
-        tick = self._call(self.engine.swap, args.name, self._model(args.model), at=args.at)
-        print(f"{args.name}: {args.model}{self._lands(tick)}")
+        tick = self._call(self.engine.swap, args.name, self._model(args.model), at=args.at, fade=args.fade)
+        fade = f", fading in over {args.fade:g} bars" if args.fade else ""
+        print(f"{args.name}: {args.model}{self._lands(tick)}{fade}")
 
     @magic_arguments()
     @argument("name", help="voice name")

@@ -43,6 +43,12 @@ _compiled: dict[tuple, object] = {}
 _lock = threading.Lock()
 
 
+def _sample_token(logits, key, tick, temperature, barred, hold_token: int | None):
+    if hold_token is not None:  # at `barred` a held note must end: no "hold" token there
+        logits = jnp.where(tick == barred, logits.at[hold_token].set(-jnp.inf), logits)
+    return jax.random.categorical(jax.random.fold_in(key, tick), logits / temperature).astype(jnp.int32)
+
+
 def _make_block_fn(graphdef, hold_token: int | None):
     def generate(params, state, prev_token, key, start_tick, temperature, origin, barred):
         network = nnx.merge(graphdef, params)
@@ -50,14 +56,36 @@ def _make_block_fn(graphdef, hold_token: int | None):
         def body(carry, tick):
             state, prev = carry
             new_state, logits = network.step(state, prev, tick - origin)
-            if hold_token is not None:  # at `barred` a held note must end: no "hold" token there
-                logits = jnp.where(tick == barred, logits.at[hold_token].set(-jnp.inf), logits)
-            token = jax.random.categorical(jax.random.fold_in(key, tick), logits / temperature)
-            return (new_state, token.astype(jnp.int32)), (state, token.astype(jnp.int32))
+            token = _sample_token(logits, key, tick, temperature, barred, hold_token)
+            return (new_state, token), (state, token)
 
         ticks = start_tick + jnp.arange(BLOCK_TICKS, dtype=jnp.int32)
         (state, _), (states_before, tokens) = jax.lax.scan(body, (state, prev_token), ticks)
         return state, tokens, states_before
+
+    return jax.jit(generate)
+
+
+def _make_fade_block_fn(graphdef_old, graphdef_new, hold_token: int | None):
+    """Both models stepped on the same line; their next-token distributions mixed log-linearly,
+    the new one's weight rising from 1/length at `fade_start` to 1 at fade_start + length - 1."""
+    def generate(params_old, params_new, states, prev_token, key, start_tick, temperature, origin,
+                 barred, fade_start, fade_length):
+        old, new = nnx.merge(graphdef_old, params_old), nnx.merge(graphdef_new, params_new)
+
+        def body(carry, tick):
+            (state_old, state_new), prev = carry
+            next_old, logits_old = old.step(state_old, prev, tick - origin)
+            next_new, logits_new = new.step(state_new, prev, tick - origin)
+            weight = jnp.clip((tick - fade_start + 1) / fade_length, 0.0, 1.0)
+            logits = ((1 - weight) * jax.nn.log_softmax(logits_old)
+                      + weight * jax.nn.log_softmax(logits_new))
+            token = _sample_token(logits, key, tick, temperature, barred, hold_token)
+            return ((next_old, next_new), token), ((state_old, state_new), token)
+
+        ticks = start_tick + jnp.arange(BLOCK_TICKS, dtype=jnp.int32)
+        (states, _), (states_before, tokens) = jax.lax.scan(body, (states, prev_token), ticks)
+        return states, tokens, states_before
 
     return jax.jit(generate)
 
@@ -103,6 +131,37 @@ def prime(model: Model, history, first_tick: int = 0, origin: int = 0):
                                           np.int32(first_tick), np.int32(origin)))
 
 
+def _hold_token(model: Model) -> int | None:
+    return NO_EVENT if model.kind == "melody" else None
+
+
+def fade_fn(old: Model, new: Model, compile_if_missing: bool = True):
+    """The compiled crossfade generator for this pair of structures (None if not compiled yet and
+    `compile_if_missing` is false: the generator thread never compiles)."""
+    with _lock:
+        key = old.structure + new.structure + ("fade",)
+        fn = _compiled.get(key)
+        if fn is None and compile_if_missing:
+            fn = _compiled[key] = _make_fade_block_fn(old.graphdef, new.graphdef, _hold_token(old))
+        return fn
+
+
+def generate_fade_block(old: Model, new: Model, states, prev_token: int, key, start_tick: int,
+                        temperature: float, origin: int, barred: int, fade_start: int, fade_length: int):
+    """Like generate_block, with two models crossfading; states are (old's, new's)."""
+    new_states, tokens, states_before = fade_fn(old, new)(
+        old.params, new.params, states, np.int32(prev_token), as_key(key), np.int32(start_tick),
+        np.float32(temperature), np.int32(origin), np.int32(barred), np.int32(fade_start),
+        np.int32(fade_length))
+    return jax.device_get((new_states, tokens, states_before))
+
+
+def warm_up_fade(old: Model, new: Model) -> None:
+    """Compile and run the crossfade of this pair once, on the caller's thread."""
+    generate_fade_block(old, new, (old.initial_state(), new.initial_state()), start_token(old),
+                        jax.random.PRNGKey(0), 0, 1.0, 0, -1, 0, 16)
+
+
 def block_fn(model: Model):
     """The compiled generator for this model's structure (created once, shared)."""
     with _lock:
@@ -111,7 +170,7 @@ def block_fn(model: Model):
             if model.kind == "mdrnn":
                 fn = _make_gesture_fn(model.graphdef, model.config["mixtures"], model.config["dims"])
             else:
-                fn = _make_block_fn(model.graphdef, NO_EVENT if model.kind == "melody" else None)
+                fn = _make_block_fn(model.graphdef, _hold_token(model))
             _compiled[model.structure] = fn
         return fn
 

@@ -182,3 +182,26 @@ def test_a_swapped_in_model_continues_the_phrase_in_its_key():
     primed = np.mean([key_kept_after_swap(melody, other, seed, primed=True) for seed in range(12)])
     fresh = np.mean([key_kept_after_swap(melody, other, seed, primed=False) for seed in range(12)])
     assert primed >= 0.8 and primed - fresh >= 0.2, (primed, fresh)
+
+
+def test_a_crossfade_hands_over_at_its_midpoint_between_certain_models():
+    """Log-linear mixing of two certain models: the old one's note wins while its weight is above
+    one half, the new one's after; a temperature change mid-fade resumes the fade."""
+    import jax
+
+    from livecrepre.voices import MelodyVoice
+
+    low, high = constant_model(60, "low"), constant_model(67, "high")
+    voice = MelodyVoice("v", low, temperature=1.0, key=jax.random.PRNGKey(0), routes=[], start_tick=0)
+    pitches = {}
+    for t in range(32):
+        pitches.update({t: p.pitch for p in voice.events_at(t, None)})
+    assert voice.swap(high, 32, fade_ticks=32) == 32
+    for t in range(32, 40):
+        pitches.update({t: p.pitch for p in voice.events_at(t, None)})
+    voice.set_temperature(0.9, 40)  # rolls back into the fade
+    for t in range(40, 96):
+        pitches.update({t: p.pitch for p in voice.events_at(t, None)})
+    # the new model's weight (t - 32 + 1) / 32 is one half at tick 47 (a tie)
+    assert all(pitches[t] == 60 for t in range(32, 47)) and all(pitches[t] == 67 for t in range(48, 96))
+    assert voice.stream.fade is None and voice.stream.model is high  # the fade is over

@@ -168,6 +168,8 @@ def test_sigma_and_wrong_family_swaps_are_one_line_and_the_voice_keeps_its_model
     assert any("route file:take.mid takes notes; voice hand plays gestures" in m for _, m in engine.errors)
     with pytest.raises(LivecrepreError, match="melody plays melody; voice hand plays gesture and keeps gesture"):
         engine.swap("hand", "melody")
+    with pytest.raises(LivecrepreError, match="--fade is for melody voices"):
+        engine.swap("hand", "gesture", fade=2)
     with pytest.raises(LivecrepreError, match="sigma must be 0 or more"):
         engine.temp("hand", sigma=-1)
     assert engine.voices["lead"].model.name == "melody" and engine.voices["hand"].model.name == "gesture"

@@ -94,6 +94,8 @@ BAD_COMMANDS = [
     ("temp keep 1 --sigma 0.2", "--sigma is for gesture"),
     ("voice x gesture --sigma -1", "sigma must be 0 or more"),
     ("temp keep", "give a temperature"),
+    ("swap keep melody --fade 0", "--fade takes a number of bars above 0"),
+    ("swap keep melody --fade soon", "invalid float value"),
 ]
 
 
@@ -163,4 +165,18 @@ def test_a_callable_route_that_raises_is_muted_alone(shell, playing):
     assert len(calls) == 1  # muted after the first error, reported once
     failures = [text for _, text in engine.errors if "boom" in text]
     assert len(failures) == 1 and "ValueError: my bad" in failures[0] and "route muted" in failures[0]
+    assert_kept_playing(playing, since)
+
+
+def test_a_crossfade_swap_through_the_magics(shell, playing, capsys):
+    engine = engine_of(shell)
+    since = time.perf_counter()
+    magic(shell, "swap keep chorale --at bar --fade 2")
+    assert "keep: chorale from bar" in capsys.readouterr().out.replace("fading", "\nfading")
+    voice = engine.voices["keep"]
+    deadline = time.perf_counter() + 8
+    while (voice.stream.fade is not None or voice.stream.model.name != "chorale") \
+            and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    assert voice.stream.fade is None and voice.stream.model.name == "chorale"
     assert_kept_playing(playing, since)

@@ -135,7 +135,7 @@ class AbcVoice(Voice):
         self.chars.rollback(self._next_char)
         return tick
 
-    def swap(self, model, tick: int) -> int:
+    def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
         """The new model writes from the next character on, primed with the ABC written so far
         (the tune's header and lines), so it goes on with the tune."""
         self.chars.rollback(self._next_char)

@@ -14,6 +14,7 @@ HISTORY = 256  # events kept (for status and, later, priming a swapped-in model)
 
 class Voice:
     family = ""  # the models it plays (Model.family)
+    can_fade = False  # whether `swap` can crossfade two models
     plays = "notes"  # what its events carry: notes, text or gestures
 
     def __init__(self, name: str, model: Model, *, temperature: float, key, routes: list,
@@ -64,6 +65,7 @@ class Voice:
         """Returns the tick from which the new temperature decides."""
         raise NotImplementedError
 
-    def swap(self, model: Model, tick: int) -> int:
-        """Returns the tick from which the new model decides."""
+    def swap(self, model: Model, tick: int, fade_ticks: int = 0) -> int:
+        """Returns the tick from which the new model decides (fading in over `fade_ticks`, for
+        voices that can crossfade)."""
         raise NotImplementedError

@@ -83,7 +83,7 @@ class GestureVoice(Voice):
                                   f"voice {self.name} sends {self.model.config['dims'] - 1} and keeps "
                                   f"{self.model.name}")
 
-    def swap(self, model, tick: int) -> int:
+    def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
         """The new model decides from the next gesture on, primed with the gestures so far."""
         history = np.zeros((PRIME_STEPS, model.config["dims"]), np.float32)
         if self._sampled:

@@ -19,6 +19,7 @@ HORIZON = 2 * BLOCK_TICKS  # longest note, in ticks; a longer held note is cut h
 
 class MelodyVoice(Voice):
     family = "melody"
+    can_fade = True
 
     def __init__(self, name, model, **kwargs):
         super().__init__(name, model, **kwargs)
@@ -55,10 +56,15 @@ class MelodyVoice(Voice):
         self._temperature = self.stream.temperature = float(temperature)
         return self.stream.rollback(tick)
 
-    def swap(self, model, tick: int) -> int:
+    def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
         """The new model decides from `tick` (or the end of the note playing there), primed with
-        the line so far, so it continues the phrase instead of starting a tune from silence."""
+        the line so far, so it continues the phrase instead of starting a tune from silence;
+        with `fade_ticks`, both models play, the new one's weight rising over that many ticks."""
         tick = self.stream.rollback(tick)  # keeps the decided tokens before it
+        history = self.stream.recent(PRIME_STEPS, NO_EVENT)
+        if fade_ticks:
+            self.stream.crossfade(model, history, fade_ticks)
+        else:
+            self.stream.restart(model, history)
         self.model = model
-        self.stream.restart(model, self.stream.recent(PRIME_STEPS, NO_EVENT))
         return tick

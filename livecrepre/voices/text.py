@@ -43,7 +43,7 @@ class TextVoice(Voice):
         self._temperature = self.stream.temperature = float(temperature)
         return self.stream.rollback(tick)
 
-    def swap(self, model, tick: int) -> int:
+    def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
         """The new model goes on from `tick`, primed with the text written so far."""
         tick = self.stream.rollback(tick)
         history = reencode_chars(self.stream.recent(PRIME_STEPS, start_token(self.model)), self.model, model)

@@ -3,6 +3,10 @@
 Tokens are indexed by position (a tick for melody and text voices, a character count for ABC).
 A control that lands at position k rolls the buffer back to k, restoring the recurrent state saved
 for it, and the tokens are regenerated; positions before `frozen` are decided for good.
+
+During a crossfade the stream steps two models and mixes their distributions (sampling.py); its
+state is then a pair, and each block remembers the fade it was made in, so a rollback into a fade
+resumes it. When the fade is over the new model goes on alone.
 """
 from __future__ import annotations
 
@@ -12,15 +16,29 @@ import jax
 import numpy as np
 
 from ..models import Model
-from ..sampling import PRIME_STEPS, generate_block, prime
+from ..sampling import PRIME_STEPS, generate_block, generate_fade_block, prime
+
+
+@dataclass(frozen=True)
+class Fade:
+    old: Model
+    new: Model
+    start: int  # position where the new model's weight starts rising
+    length: int  # positions until it is 1
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
 
 
 @dataclass
 class _Block:
     start: int
     tokens: np.ndarray  # int32 [n]
-    states: object  # recurrent state before each position, leaves [n, ...]
+    states: object  # recurrent state before each position, leaves [n, ...] (a pair in a fade)
     prev: int  # token before `start`
+    model: Model
+    fade: Fade | None = None
 
 
 def _index_state(states, i: int):
@@ -39,13 +57,21 @@ class TokenStream:
         self.frozen = first
         self.origin = first  # a bar line, for models that know the metre
         self.barred = -1  # a position where "no event" may not be sampled (a note ends there)
+        self.fade: Fade | None = None
 
     def _generate(self) -> None:
-        state, tokens, states = generate_block(self.model, self._gen_state, self._gen_prev,
-                                               self.key, self._gen, self.temperature, self.origin,
-                                               self.barred)
+        if self.fade is not None and self._gen >= self.fade.end:  # the new model goes on alone
+            self.model, self._gen_state, self.fade = self.fade.new, self._gen_state[1], None
+        if self.fade is not None:
+            state, tokens, states = generate_fade_block(
+                self.fade.old, self.fade.new, self._gen_state, self._gen_prev, self.key, self._gen,
+                self.temperature, self.origin, self.barred, self.fade.start, self.fade.length)
+        else:
+            state, tokens, states = generate_block(self.model, self._gen_state, self._gen_prev,
+                                                   self.key, self._gen, self.temperature, self.origin,
+                                                   self.barred)
         tokens = np.asarray(tokens, dtype=np.int32)
-        self._blocks.append(_Block(self._gen, tokens, states, self._gen_prev))
+        self._blocks.append(_Block(self._gen, tokens, states, self._gen_prev, self.model, self.fade))
         self._gen += len(tokens)
         self._gen_state, self._gen_prev = state, int(tokens[-1])
 
@@ -81,9 +107,11 @@ class TokenStream:
                 i = position - block.start
                 self._gen_state = _index_state(block.states, i)
                 self._gen_prev = int(block.tokens[i - 1]) if i else block.prev
+                self.model, self.fade = block.model, block.fade
                 if i:
                     kept.append(_Block(block.start, block.tokens[:i],
-                                       jax.tree.map(lambda leaf: leaf[:i], block.states), block.prev))
+                                       jax.tree.map(lambda leaf: leaf[:i], block.states), block.prev,
+                                       block.model, block.fade))
         self._blocks = kept
         self._gen = position
         return position
@@ -102,12 +130,26 @@ class TokenStream:
         """Forget blocks that end before `position`, keeping what a swap primes with."""
         self.forget_before(position - PRIME_STEPS)
 
+    def _settle(self) -> None:
+        """A fade still running when another change comes is completed at once."""
+        if self.fade is not None:
+            self.model, self._gen_state, self.fade = self.fade.new, self._gen_state[1], None
+
     def restart(self, model: Model, history: np.ndarray) -> None:
         """After a rollback: `model` goes on from here, primed with `history` (PRIME_STEPS tokens in
         its encoding, ending just before here) so it continues the line rather than starting anew."""
+        self._settle()
         self.model = model
         self._gen_state = prime(model, history[:-1], self._gen - len(history), self.origin)
         self._gen_prev = int(history[-1])
+
+    def crossfade(self, model: Model, history: np.ndarray, length: int) -> None:
+        """After a rollback: `model` (primed like `restart`) fades in over `length` positions."""
+        self._settle()
+        primed = prime(model, history[:-1], self._gen - len(history), self.origin)
+        self.fade = Fade(self.model, model, self._gen, length)
+        self._gen_state = (self._gen_state, primed)
+        self.model = model
 
 
 def reencode_chars(tokens: np.ndarray, old: Model, new: Model) -> np.ndarray:
