@@ -205,3 +205,29 @@ def test_a_crossfade_hands_over_at_its_midpoint_between_certain_models():
     # the new model's weight (t - 32 + 1) / 32 is one half at tick 47 (a tie)
     assert all(pitches[t] == 60 for t in range(32, 47)) and all(pitches[t] == 67 for t in range(48, 96))
     assert voice.stream.fade is None and voice.stream.model is high  # the fade is over
+
+
+def test_a_swap_storm_drops_and_delays_no_tick(engine):
+    """A swap on every beat, alternating models of different sizes (some crossfading), for 8 s:
+    every tick of a note-every-tick voice still sounds, none late (loosely: shared machine)."""
+    from livecrepre.models import build_network, load_model
+
+    small = lc.Model.from_network(build_network("melody", {"vocab": 130, "embed": 32, "units": 64,
+                                                           "layers": 1, "positions": 16}), "small")
+    models = [load_model("melody"), small]
+    grid, lead = Collector(), Collector()
+    engine.voice("lead", models[0], to=[lead])
+    engine.voice("grid", constant_model(60, "grid"), to=[grid])
+    engine.start()
+    started, swaps = time.perf_counter(), 0
+    while time.perf_counter() - started < 8:
+        engine.swap("lead", models[(swaps + 1) % 2], at="beat", fade=1 if swaps % 4 == 3 else None)
+        swaps += 1
+        time.sleep(60 / 240)
+    engine.stop()
+    ticks = grid.ticks
+    assert swaps >= 16 and not engine.errors
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))  # not one tick dropped
+    assert engine.late_ticks == 0
+    lateness = sorted(called - e.time for called, e in grid.events + lead.events)
+    assert lateness[int(0.99 * len(lateness))] < 0.02
