@@ -38,6 +38,7 @@ from .events import Event, Played, whole_ticks
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
 from .models import Model, load_model
+from .sketches import Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import fade_fn, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays
 
@@ -118,7 +119,14 @@ class Engine:
         self._wall_offset = time.time() - now()
         self._closer = _Chores()
         self.late_ticks = 0  # ticks produced after their own start time (should stay 0)
+        self.sketches: dict[str, Sketch] = {}
+        self._watcher = SketchWatcher(self.report)
+        self._bar_worker = _Chores("livecrepre-every-bar")  # sketches' every_bar, off the clock
         _engines.add(self)
+
+    @property
+    def _bar_ticks(self) -> int:
+        return self.ticks_per_beat * self.beats_per_bar
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -198,7 +206,8 @@ class Engine:
         return f"started at {self._bpm:g} bpm, seed {self.seed}"
 
     def stop(self) -> str:
-        """Stop the clock, release every note, write recordings, close ports; voices are removed."""
+        """Stop the clock, release every note, write recordings, close ports; voices and sketches
+        are removed."""
         with self._lock:
             was_running = self._running
             self._running = False
@@ -221,6 +230,9 @@ class Engine:
         self.dispatcher.stop()
         self.midi_ports.close_all()
         self.voices.clear()
+        for sketch in self.sketches.values():
+            self._watcher.forget(sketch)
+        self.sketches.clear()
         self._discard_pending()
         self._bpm = self.bpm  # the tempo it ended at is where a restart begins
         self.tempo = None
@@ -385,6 +397,83 @@ class Engine:
 
         return self._submit(at, apply, f"route {name}")
 
+    # -- sketches -----------------------------------------------------------------------------
+    def sketch(self, name: str, voice: str | None = None, source: str | None = None,
+               off: bool = False) -> str:
+        """Attach the sketch sketches/NAME.py (or a .py path), or one defined by `source` (a cell),
+        to a voice (or to every voice). Compiled here; a sketch already attached is replaced by the
+        new version at the next bar line. Saving its file does the same."""
+        if off:
+            sketch = self.sketches.get(name)
+            if sketch is None:
+                raise LivecrepreError(f"no sketch {name!r} attached (sketches: {', '.join(self.sketches) or 'none'})")
+            self._submit("now", lambda tick: self.sketches.pop(name, None), f"sketch {name} off")
+            self._watcher.forget(sketch)
+            return f"sketch {name}: off"
+        if voice is not None:
+            self._voice(voice)
+        path = None
+        if source is None:
+            path = sketch_path(name)
+            if not path.is_file():
+                raise LivecrepreError(f"no sketch file {path} (write one, or define it in a cell with "
+                                      f"%%sketch {name})")
+            source = path.read_text()
+            name = path.stem
+        voices = {voice} if voice is not None else None
+        existing = self.sketches.get(name)
+        if existing is not None and existing.path == path:
+            existing.stage(source)  # one line if it does not compile; the old version plays on
+            existing.voices = voices
+            return f"sketch {name}: new version from the next bar line"
+        sketch = Sketch(name, source, str(path) if path else f"<cell {name}>", path, voices)
+
+        def attach(tick: int) -> None:
+            self.sketches[name] = sketch
+
+        self._submit("now", attach, f"sketch {name}")
+        if path is not None:
+            self._watcher.watch(sketch)
+        return f"sketch {name} -> {voice or 'every voice'}" + (f" (watching {path})" if path else "")
+
+    def _sketches_at_bar(self, bar: int) -> None:
+        """At a bar line, on the generator thread: saved versions take over; every_bar is queued."""
+        for sketch in list(self.sketches.values()):
+            sketch.take_pending()
+            if sketch.hook("every_bar") is not None:
+                self._bar_worker.submit(self._every_bar, sketch, bar)
+
+    def _every_bar(self, sketch: Sketch, bar: int) -> None:
+        hook = sketch.hook("every_bar")
+        if hook is None or not self._running:
+            return
+        try:
+            hook(bar, self)
+        except Exception as exc:  # noqa: BLE001 - the performer's code never stops the music
+            self.report(f"sketch {sketch.name}: {one_line(exc, sketch.filename)}; {sketch.revert()}")
+
+    def _transform(self, voice: Voice, played: list[Played], tick: int) -> list[Played]:
+        """The notes of this tick through each attached sketch's transform (generator thread)."""
+        per_bar = self._bar_ticks
+        for sketch in list(self.sketches.values()):
+            transform = sketch.hook("transform")
+            if transform is None or not sketch.plays_on(voice.name):
+                continue
+            out: list[Played] = []
+            try:
+                for p in played:
+                    if p.pitch is None:
+                        out.append(p)
+                        continue
+                    note = SketchNote(voice.name, p.pitch, p.velocity or voice.velocity, p.start, p.end,
+                                      int(p.start) // per_bar + 1, int(p.start) % per_bar)
+                    out.extend(_played_from_sketch(transform(note), tick))
+            except Exception as exc:  # noqa: BLE001 - the notes of this tick pass as they were
+                self.report(f"sketch {sketch.name}: {one_line(exc, sketch.filename)}; {sketch.revert()}")
+                continue
+            played = out
+        return played
+
     # -- what the caller's thread prepares ----------------------------------------------------
     def _load(self, spec) -> Model:
         model = load_model(spec)
@@ -488,6 +577,8 @@ class Engine:
     def _tick(self, tick: int) -> None:
         while self._pending and self._pending[0][0] <= tick:
             self._apply(heapq.heappop(self._pending)[2])
+        if self.sketches and tick % self._bar_ticks == 0:
+            self._sketches_at_bar(tick // self._bar_ticks + 1)
         start = self.tempo.time_of(tick)
         if now() > start:
             self.late_ticks += 1
@@ -502,6 +593,8 @@ class Engine:
                 continue
             if voice.muted:
                 continue
+            if self.sketches and played:
+                played = self._transform(voice, played, tick)
             for p in played:
                 event = self._event(voice, p)
                 for route in voice.routes:
@@ -516,7 +609,7 @@ class Engine:
         tick, offset = whole_ticks(p.start)
         start = self.tempo.time_of(p.start)
         end = self.tempo.time_of(p.end) if p.end is not None else start
-        return Event(voice.name, p.pitch, voice.velocity, tick,
+        return Event(voice.name, p.pitch, p.velocity or voice.velocity, tick,
                      (p.end - p.start) if p.end is not None else 0, start, end,
                      start + self._wall_offset, self.position(tick), offset, p.text, p.values, p.dt)
 
@@ -598,16 +691,33 @@ class Engine:
         return f"<livecrepre.Engine {self.status().splitlines()[0]}>"
 
 
+def _played_from_sketch(result, tick: int) -> list[Played]:
+    """What a transform returned (a note, a list of notes or None) as notes to play."""
+    notes = [] if result is None else (list(result) if isinstance(result, (list, tuple)) else [result])
+    out = []
+    for note in notes:
+        if not isinstance(note, SketchNote):
+            raise TypeError(f"transform returned {type(note).__name__}, not a note (use note.but(...))")
+        if not (0 <= int(note.pitch) <= 127 and 1 <= int(note.velocity) <= 127):
+            raise ValueError(f"transform returned pitch {note.pitch}, velocity {note.velocity} "
+                             f"(pitch 0-127, velocity 1-127)")
+        start = max(float(note.start), float(tick))  # never in the past
+        out.append(Played(start, max(float(note.end), start + 0.01), pitch=int(note.pitch),
+                          velocity=int(note.velocity)))
+    return out
+
+
 class _Chores:
     """Slow chores (closing routes, writing takes) run in order on a worker, off the clock's threads."""
 
-    def __init__(self):
+    def __init__(self, name: str = "livecrepre-chores"):
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._name = name
 
     def submit(self, fn, *args) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._work, name="livecrepre-chores", daemon=True)
+            self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
             self._thread.start()
         self._queue.put((fn, args))
 

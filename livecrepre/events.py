@@ -19,6 +19,7 @@ class Played:
     text: str | None = None
     values: tuple[float, ...] | None = None
     dt: float | None = None  # gestures: the seconds since the voice's previous gesture
+    velocity: int | None = None  # notes: None plays at the voice's velocity
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Errors the performer can cause are shown as one line (IPython's UsageError); the
 from __future__ import annotations
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .engine import AT_CHOICES, Engine
@@ -198,6 +198,30 @@ class CrepreMagics(Magics):
         tick = self._call(self.engine.route, args.name, *self._routes(args.routes), at=args.at)
         print(f"{args.name} -> {self._routes_text(args.name, args.routes, args.at)}{self._lands(tick)}")
 
+
+    @magic_arguments()
+    @argument("name", help="sketches/NAME.py (or a path to a .py file); in a cell, the sketch's name")
+    @argument("--voice", default=None, help="only this voice (default: every voice)")
+    @argument("--off", action="store_true", help="detach the sketch")
+    @line_cell_magic
+    def sketch(self, line, cell=None):
+        """Attach a live-edited sketch: saving its file reloads it at the next bar line.
+
+        %sketch octaves --voice lead     (sketches/octaves.py)
+        %sketch octaves --off
+
+        As a cell magic, the cell is the sketch; running the cell again replaces it at the next bar:
+
+        %%sketch up --voice lead
+        def transform(note):
+            return note.but(pitch=note.pitch + 12)
+
+        A sketch defines transform(note) (return a note, a list of notes, or None) and/or
+        every_bar(bar, engine). If it fails to compile or raises, one line names the file and line,
+        and the previous version keeps playing.
+        """
+        args = parse_argstring(self.sketch, line)
+        print(self._call(self.engine.sketch, args.name, voice=args.voice, source=cell, off=args.off))
 
     @line_magic
     def train(self, line):

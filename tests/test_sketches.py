@@ -1,0 +1,141 @@
+"""Sketches: the shipped examples change what plays; a save reloads at the next bar line; a broken
+sketch is one line and the previous version plays on."""
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from livecrepre.errors import LivecrepreError
+from livecrepre.magics import engine_of
+
+from .conftest import Collector
+from .helpers import constant_model
+
+EXAMPLES = Path(__file__).parent.parent / "sketches"
+
+
+@pytest.fixture
+def sketch_dir(tmp_path, monkeypatch):
+    """A working directory with a copy of the example sketches, as a performer's session has."""
+    shutil.copytree(EXAMPLES, tmp_path / "sketches")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "sketches"
+
+
+def play_with(engine, name, model, bars=2):
+    notes = Collector()
+    engine.voice("lead", model, to=[notes])
+    engine.sketch(name, voice="lead")
+    engine.start()
+    notes.wait_for(bars * 16, timeout=15)
+    engine.stop()
+    return [e for _, e in notes.events]
+
+
+def test_octaves_doubles_every_note(sketch_dir, engine):
+    events = play_with(engine, "octaves", constant_model(60))
+    assert {e.pitch for e in events} == {60, 72}
+    assert all(e.velocity == 80 for e in events if e.pitch == 72)
+
+
+def test_transpose_and_scale_lock(sketch_dir, engine):
+    assert {e.pitch for e in play_with(engine, "transpose", constant_model(60))} == {67}
+    locked = play_with(engine, "scale_lock", constant_model(61))  # C#: not in D dorian
+    assert {e.pitch for e in locked} == {60}  # C, the nearest scale note (D dorian has C natural)
+
+
+def test_accents_and_the_eighth_note_mask(sketch_dir, engine):
+    accented = play_with(engine, "accents", constant_model(60))
+    by_step = {e.tick % 16: e.velocity for e in accented}
+    assert by_step[0] == 120 and by_step[4] == 96 and by_step[1] == 64
+    masked = play_with(engine, "eighths", constant_model(60))
+    assert masked and all(e.tick % 2 == 0 for e in masked)
+
+
+def test_every_bar_changes_the_voice_on_a_worker_thread(sketch_dir, engine):
+    (sketch_dir / "build.py").write_text(
+        "def every_bar(bar, engine):\n    engine.temp('lead', 1.0 + bar / 10)\n")
+    notes = Collector()
+    engine.voice("lead", "melody", to=[notes])
+    engine.sketch("build")
+    engine.start()
+    time.sleep(1.5)  # 240 bpm: a bar a second
+    assert engine.voices["lead"].temperature > 1.0
+    assert not engine.errors
+
+
+def test_saving_a_sketch_reloads_it_at_the_next_bar_line(sketch_dir, engine):
+    notes = Collector()
+    engine.voice("lead", constant_model(60), to=[notes])
+    engine.sketch("transpose", voice="lead")
+    engine.start()
+    notes.wait_for(4)
+    path = sketch_dir / "transpose.py"
+    path.write_text(path.read_text().replace("SEMITONES = 7", "SEMITONES = 12"))
+    deadline = time.monotonic() + 6
+    while not any(e.pitch == 72 for _, e in notes.events) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine.stop()
+    pitches = [(e.tick, e.pitch) for _, e in notes.events]
+    first_new = next(tick for tick, pitch in pitches if pitch == 72)
+    assert first_new % 16 == 0  # the new version took over on a bar line
+    assert all(pitch == 67 for tick, pitch in pitches if tick < first_new)
+    assert all(pitch == 72 for tick, pitch in pitches if tick >= first_new)
+
+
+def test_a_save_that_breaks_the_sketch_is_one_line_and_the_old_version_plays_on(sketch_dir, engine):
+    notes = Collector()
+    engine.voice("lead", constant_model(60), to=[notes])
+    engine.sketch("transpose", voice="lead")
+    engine.start()
+    notes.wait_for(4)
+    (sketch_dir / "transpose.py").write_text("SEMITONES = 7\n\ndef transform(note)\n    return note\n")
+    deadline = time.monotonic() + 5
+    while not engine.errors and time.monotonic() < deadline:
+        time.sleep(0.05)
+    count = len(notes.events)
+    time.sleep(1.0)
+    engine.stop()
+    message = engine.errors[-1][1]
+    assert message.startswith("sketch transpose: transpose.py line 3: SyntaxError")
+    assert "previous version keeps playing" in message and "\n" not in message
+    assert len(notes.events) > count + 8 and all(e.pitch == 67 for _, e in notes.events)
+
+
+def test_a_sketch_that_raises_while_playing_reverts_and_the_music_goes_on(shell):
+    engine = engine_of(shell)
+    notes = Collector()
+    shell.user_ns["notes"] = notes
+    shell.run_line_magic("voice", "lead melody --to notes")
+    shell.run_cell_magic("sketch", "up --voice lead", "def transform(note):\n    return note.but(pitch=note.pitch + 12)\n")
+    shell.run_cell_magic("sketch", "up --voice lead", "def transform(note):\n    return note.but(pitch=note.pitch // 0)\n")
+    shell.run_line_magic("crepre", "start --bpm 240")
+    notes.wait_for(20, timeout=10)
+    shell.run_line_magic("crepre", "stop")
+    failures = [m for _, m in engine.errors if m.startswith("sketch up:")]
+    assert len(failures) == 1
+    assert failures[0] == ("sketch up: <cell up> line 2: ZeroDivisionError: integer division or modulo by "
+                           "zero; reverted to the previous version")
+    shifted = [e.pitch for _, e in notes.events]
+    assert len(shifted) >= 20 and min(shifted) >= 60  # the +12 version plays on (folk tunes sit above C4)
+
+
+def test_bad_sketches_are_one_line(sketch_dir, engine):
+    with pytest.raises(LivecrepreError, match="no sketch file sketches/nothing.py"):
+        engine.sketch("nothing")
+    (sketch_dir / "empty.py").write_text("X = 1\n")
+    with pytest.raises(LivecrepreError, match="defines neither transform"):
+        engine.sketch("empty")
+    (sketch_dir / "crash.py").write_text("import nosuchmodule\n")
+    with pytest.raises(LivecrepreError, match="crash.py line 1: ModuleNotFoundError"):
+        engine.sketch("crash")
+    (sketch_dir / "wrong.py").write_text("def transform(note):\n    return 60\n")
+    notes = Collector()
+    engine.voice("lead", constant_model(60), to=[notes])
+    engine.sketch("wrong")
+    engine.start()
+    notes.wait_for(8)
+    engine.stop()
+    assert any("transform returned int, not a note" in m and "notes pass unchanged" in m for _, m in engine.errors)
+    assert all(e.pitch == 60 for _, e in notes.events)
