@@ -33,6 +33,16 @@ def play_with(engine, name, model, bars=2):
     return [e for _, e in notes.events]
 
 
+def playing_transposed(engine) -> Collector:
+    """A voice of middle Cs through sketches/transpose.py, playing."""
+    notes = Collector()
+    engine.voice("lead", constant_model(60), to=[notes])
+    engine.sketch("transpose", voice="lead")
+    engine.start()
+    notes.wait_for(4)
+    return notes
+
+
 def test_octaves_doubles_every_note(sketch_dir, engine):
     events = play_with(engine, "octaves", constant_model(60))
     assert {e.pitch for e in events} == {60, 72}
@@ -66,11 +76,7 @@ def test_every_bar_changes_the_voice_on_a_worker_thread(sketch_dir, engine):
 
 
 def test_saving_a_sketch_reloads_it_at_the_next_bar_line(sketch_dir, engine):
-    notes = Collector()
-    engine.voice("lead", constant_model(60), to=[notes])
-    engine.sketch("transpose", voice="lead")
-    engine.start()
-    notes.wait_for(4)
+    notes = playing_transposed(engine)
     path = sketch_dir / "transpose.py"
     path.write_text(path.read_text().replace("SEMITONES = 7", "SEMITONES = 12"))
     deadline = time.monotonic() + 6
@@ -85,11 +91,7 @@ def test_saving_a_sketch_reloads_it_at_the_next_bar_line(sketch_dir, engine):
 
 
 def test_a_save_that_breaks_the_sketch_is_one_line_and_the_old_version_plays_on(sketch_dir, engine):
-    notes = Collector()
-    engine.voice("lead", constant_model(60), to=[notes])
-    engine.sketch("transpose", voice="lead")
-    engine.start()
-    notes.wait_for(4)
+    notes = playing_transposed(engine)
     (sketch_dir / "transpose.py").write_text("SEMITONES = 7\n\ndef transform(note)\n    return note\n")
     deadline = time.monotonic() + 5
     while not engine.errors and time.monotonic() < deadline:
