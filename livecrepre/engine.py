@@ -456,18 +456,23 @@ class Engine:
         """The notes of this tick through each attached sketch's transform (generator thread)."""
         per_bar = self._bar_ticks
         for sketch in list(self.sketches.values()):
-            transform = sketch.hook("transform")
-            if transform is None or not sketch.plays_on(voice.name):
+            if sketch.hook("transform") is None or not sketch.plays_on(voice.name):
                 continue
-            out: list[Played] = []
+            notes = [SketchNote(voice.name, p.pitch, p.velocity or voice.velocity, p.start, p.end,
+                                int(p.start) // per_bar + 1, int(p.start) % per_bar)
+                     for p in played if p.pitch is not None]
+            if not notes:
+                continue
             try:
-                for p in played:
-                    if p.pitch is None:
-                        out.append(p)
-                        continue
-                    note = SketchNote(voice.name, p.pitch, p.velocity or voice.velocity, p.start, p.end,
-                                      int(p.start) // per_bar + 1, int(p.start) % per_bar)
-                    out.extend(_played_from_sketch(transform(note), tick))
+                results = sketch.transform(notes)
+                if results is None:  # a late call is still running: pass unchanged
+                    continue
+                out = [p for p in played if p.pitch is None]
+                for result in results:
+                    out.extend(_played_from_sketch(result, tick))
+            except TimeoutError as exc:  # the notes of this tick pass as they were
+                self.report(f"sketch {sketch.name}: {exc}")
+                continue
             except Exception as exc:  # noqa: BLE001 - the notes of this tick pass as they were
                 self.report(f"sketch {sketch.name}: {one_line(exc, sketch.filename)}; {sketch.revert()}")
                 continue

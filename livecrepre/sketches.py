@@ -16,8 +16,10 @@ playing, is reported in one line naming the file and line; the previous working 
 """
 from __future__ import annotations
 
+import queue
 import threading
 import traceback
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from .errors import LivecrepreError
 
 SKETCH_DIR = Path("sketches")  # where %sketch NAME looks, relative to the working directory
 HOOKS = ("transform", "every_bar")
+DEADLINE = 0.010  # seconds a transform may take for one tick's notes before they pass unchanged
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,25 @@ class Sketch:
         self.pending: dict | None = None  # compiled after a save, taken at the next bar line
         self.version = 1
         self._lock = threading.Lock()
+        self._runner = _Runner(f"livecrepre-sketch-{name}")
+        self._late: Future | None = None  # a transform still running past its deadline
+
+    def transform(self, notes: list) -> list | None:
+        """This tick's notes through the working transform, on the sketch's own thread, so that a
+        slow or endless one costs the clock at most DEADLINE. None when it ran past the deadline
+        (or a late call is still running): the notes then pass unchanged. Raises what it raised."""
+        hook = self.hook("transform")
+        if self._late is not None:
+            if not self._late.done():
+                return None
+            self._late = None
+        future = self._runner.run(lambda: [hook(note) for note in notes])
+        try:
+            return future.result(timeout=DEADLINE)
+        except FutureTimeout:
+            self._late = future
+            raise TimeoutError(f"transform took longer than {DEADLINE * 1000:.0f} ms; "
+                               f"skipped for this tick") from None
 
     def plays_on(self, voice: str) -> bool:
         return self.voices is None or voice in self.voices
@@ -110,6 +132,32 @@ class Sketch:
         """After the working version failed: back to the one before (or to passing notes through)."""
         self.namespace, self.previous = self.previous, None
         return "reverted to the previous version" if self.namespace else "notes pass unchanged until a fix"
+
+
+class _Runner:
+    """One daemon thread running a sketch's calls in order (a sketch stuck in a loop never blocks
+    the clock, nor the interpreter's exit)."""
+
+    def __init__(self, name: str):
+        self._queue: queue.Queue = queue.Queue()
+        self._name = name
+        self._thread: threading.Thread | None = None
+
+    def run(self, fn) -> Future:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
+            self._thread.start()
+        future: Future = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            fn, future = self._queue.get()
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                future.set_exception(exc)
 
 
 class SketchWatcher:

@@ -231,3 +231,39 @@ def test_a_swap_storm_drops_and_delays_no_tick(engine):
     assert engine.late_ticks == 0
     lateness = sorted(called - e.time for called, e in grid.events + lead.events)
     assert lateness[int(0.99 * len(lateness))] < 0.02
+
+
+def test_a_model_that_returns_nan_silences_only_its_voice(engine, tmp_path):
+    """One line; the other voice keeps its time; the broken voice's notes are all released."""
+    import jax.numpy as jnp
+    import mido
+
+    from livecrepre.models import MelodyRNN, Model
+    from flax import nnx
+
+    net = MelodyRNN(embed=16, units=32, layers=1, rngs=nnx.Rngs(0))
+    net.cells[0].dense_h.kernel.set_value(jnp.full_like(net.cells[0].dense_h.kernel.get_value(), jnp.nan))
+    broken = Model.from_network(net, "broken")
+    keeper, take = Collector(), tmp_path / "take.mid"
+    engine.voice("keep", constant_model(48), to=[keeper])
+    engine.voice("lead", "melody", to=[f"file:{take}"])
+    engine.start()
+    keeper.wait_for(8)
+    engine.swap("lead", broken)
+    deadline = time.monotonic() + 5
+    while "lead" in engine.voices and time.monotonic() < deadline:
+        time.sleep(0.05)
+    keeper.wait_for(len(keeper.events) + 16)
+    engine.stop()
+    assert "lead" not in engine.voices
+    message = [m for _, m in engine.errors if m.startswith("voice lead")][0]
+    assert "broken returned NaN or infinity" in message and "voice removed" in message
+    ticks = keeper.ticks
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
+    sounding = set()
+    for m in mido.MidiFile(str(take)):
+        if m.type == "note_on" and m.velocity:
+            sounding.add(m.note)
+        elif m.type in ("note_off", "note_on"):
+            sounding.discard(m.note)
+    assert not sounding  # no note left hanging in the take

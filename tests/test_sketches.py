@@ -141,3 +141,23 @@ def test_bad_sketches_are_one_line(sketch_dir, engine):
     engine.stop()
     assert any("transform returned int, not a note" in m and "notes pass unchanged" in m for _, m in engine.errors)
     assert all(e.pitch == 60 for _, e in notes.events)
+
+
+def test_a_sketch_stuck_in_a_loop_costs_the_clock_one_deadline(sketch_dir, engine):
+    (sketch_dir / "stuck.py").write_text(
+        "import time\n\ndef transform(note):\n    if note.bar == 2:\n        time.sleep(3)\n"
+        "    return note.but(pitch=note.pitch + 1)\n")
+    notes, other = Collector(), Collector()
+    engine.voice("lead", constant_model(60), to=[notes])
+    engine.voice("other", constant_model(48), to=[other])
+    engine.sketch("stuck", voice="lead")
+    engine.start()
+    other.wait_for(56, timeout=10)  # 3.5 bars at 240 bpm
+    engine.stop()
+    pitches = {e.tick: e.pitch for _, e in notes.events}
+    assert all(pitches[t] == 61 for t in range(4, 16) if t in pitches)  # bar 1: transformed
+    assert pitches[16] == 60 and pitches[17] == 60  # stuck: skipped, the notes pass unchanged
+    assert other.ticks == list(range(other.ticks[0], other.ticks[0] + len(other.ticks)))
+    assert engine.late_ticks == 0
+    reports = [m for _, m in engine.errors if m.startswith("sketch stuck:")]
+    assert reports == ["sketch stuck: transform took longer than 10 ms; skipped for this tick"]

@@ -46,6 +46,8 @@ class GestureVoice(Voice):
         self._state, vector = generate_gesture(self.model, self._state, self._prev, self.key,
                                                self._count, self.temperature, self.sigma)
         self._count += 1
+        if not np.isfinite(vector).all():
+            raise FloatingPointError(f"{self.model.name} returned NaN or infinity")
         self._prev = clip_gesture(np.array(vector, np.float32), self.model.meta)
         self._sampled.append(self._prev)
         return self._prev

@@ -70,6 +70,8 @@ class TokenStream:
             state, tokens, states = generate_block(self.model, self._gen_state, self._gen_prev,
                                                    self.key, self._gen, self.temperature, self.origin,
                                                    self.barred)
+        if not all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state)):
+            raise FloatingPointError(f"{self.model.name} returned NaN or infinity")
         tokens = np.asarray(tokens, dtype=np.int32)
         self._blocks.append(_Block(self._gen, tokens, states, self._gen_prev, self.model, self.fade))
         self._gen += len(tokens)
