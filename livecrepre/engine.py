@@ -38,6 +38,7 @@ from .events import Event, Played, whole_ticks
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
 from .models import Model, load_model
+from .performance_log import PerformanceLog, model_checksum, text_checksum
 from .sketches import Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import fade_fn, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays
@@ -86,6 +87,7 @@ class _Control:
     at: str
     apply: Callable[[int], None]
     what: str
+    logged: tuple[str, dict] | None = None  # (command, checksums) for the performance log
     tick: int | None = None
     resolved: threading.Event = field(default_factory=threading.Event)  # its tick is known
     applied: threading.Event = field(default_factory=threading.Event)
@@ -96,7 +98,7 @@ class Engine:
 
     def __init__(self, bpm: float = 120, seed: int | None = None, ticks_per_beat: int = 4,
                  beats_per_bar: int = 4, lookahead: float = 0.1, echo_errors: bool = True,
-                 realtime: bool = True):
+                 realtime: bool = True, log=None):
         self._bpm = check_bpm(bpm)
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
         self.ticks_per_beat = int(ticks_per_beat)
@@ -119,6 +121,7 @@ class Engine:
         self._wall_offset = time.time() - now()
         self._closer = _Chores()
         self.late_ticks = 0  # ticks produced after their own start time (should stay 0)
+        self.log = PerformanceLog.for_session(log)
         self.sketches: dict[str, Sketch] = {}
         self._watcher = SketchWatcher(self.report)
         self._bar_worker = _Chores("livecrepre-every-bar")  # sketches' every_bar, off the clock
@@ -199,6 +202,8 @@ class Engine:
             self._wall_offset = time.time() - now()
             self._next_tick = 0
             self._running = True
+            self._closer.submit(self.log.append_to_file, self.log.header(
+                self.seed, self._bpm, self.ticks_per_beat, self.beats_per_bar))
             self.dispatcher.start()
             self._thread = threading.Thread(target=self._run, name="livecrepre-generator",
                                             daemon=True)
@@ -266,7 +271,7 @@ class Engine:
                 if isinstance(route, FileRoute):
                     route.tempo(tick, bpm)
 
-        return self._submit(at, apply, f"bpm {bpm:g}")
+        return self._submit(at, apply, f"bpm {bpm:g}", (f"bpm {bpm:g}", {}))
 
     # -- voices -----------------------------------------------------------------------------
     def voice(self, name: str, model="melody", temperature: float = 1.0, to=None,
@@ -299,7 +304,10 @@ class Engine:
                 velocity=velocity, bar_ticks=self.ticks_per_beat * self.beats_per_bar,
                 ticks_per_beat=self.ticks_per_beat, **extra)
 
-        return self._submit(at, apply, f"voice {name}")
+        command = (f"voice {name} {_model_ref(model, loaded)} temp={temperature:g} velocity={velocity}"
+                   + (f" sigma={extra['sigma']:g}" if "sigma" in extra else "")
+                   + f" to={','.join(r.spec for r in routes) or '-'}")
+        return self._submit(at, apply, f"voice {name}", (command, {loaded.name: model_checksum(loaded)}))
 
     def voice_off(self, name: str, at: str = "now") -> int:
         """Remove a voice; its notes are released at the tick it goes."""
@@ -310,7 +318,7 @@ class Engine:
             if voice is not None:
                 self._release(name, voice.routes, tick)
 
-        return self._submit(at, apply, f"voice {name} off")
+        return self._submit(at, apply, f"voice {name} off", (f"voice {name} --off", {}))
 
     def swap(self, name: str, model, at: str = "now", fade: float | None = None) -> int:
         """Hot-swap a voice's model. Loading and compiling happen here, the exchange at the tick.
@@ -336,7 +344,8 @@ class Engine:
                 ticks = 0
             voice.swap(loaded, tick, ticks)
 
-        return self._submit(at, apply, f"swap {name}")
+        command = f"swap {name} {_model_ref(model, loaded)}" + (f" fade={float(fade):g}" if fade_ticks else "")
+        return self._submit(at, apply, f"swap {name}", (command, {loaded.name: model_checksum(loaded)}))
 
     def _check_fade(self, fade, voice: Voice) -> int:
         """Bars -> ticks; one line when the value or the voice cannot fade."""
@@ -367,7 +376,9 @@ class Engine:
             if sigma is not None:
                 voice.set_sigma(sigma, tick)
 
-        return self._submit(at, apply, f"temp {name}")
+        command = (f"temp {name}" + (f" {temperature:g}" if temperature is not None else "")
+                   + (f" sigma={sigma:g}" if sigma is not None else ""))
+        return self._submit(at, apply, f"temp {name}", (command, {}))
 
     @staticmethod
     def _check_sigma(sigma, family: str, name: str) -> float:
@@ -395,7 +406,14 @@ class Engine:
                 self._release(name, [r for r in v.routes if r not in new_routes], tick)
                 v.routes = new_routes
 
-        return self._submit(at, apply, f"route {name}")
+        command = f"route {name} {','.join(r.spec for r in new_routes) or '-'}"
+        return self._submit(at, apply, f"route {name}", (command, {}))
+
+    # -- the performance log ------------------------------------------------------------------
+    def _log(self, tick: int, command: str, checksums: dict) -> None:
+        """A control took effect at `tick`: one line in memory, appended to the file off the clock."""
+        line = self.log.control(tick, self.position(tick), command, checksums)
+        self._closer.submit(self.log.append_to_file, line)
 
     # -- sketches -----------------------------------------------------------------------------
     def sketch(self, name: str, voice: str | None = None, source: str | None = None,
@@ -407,7 +425,8 @@ class Engine:
             sketch = self.sketches.get(name)
             if sketch is None:
                 raise LivecrepreError(f"no sketch {name!r} attached (sketches: {', '.join(self.sketches) or 'none'})")
-            self._submit("now", lambda tick: self.sketches.pop(name, None), f"sketch {name} off")
+            self._submit("now", lambda tick: self.sketches.pop(name, None), f"sketch {name} off",
+                         (f"sketch {name} --off", {}))
             self._watcher.forget(sketch)
             return f"sketch {name}: off"
         if voice is not None:
@@ -423,15 +442,17 @@ class Engine:
         voices = {voice} if voice is not None else None
         existing = self.sketches.get(name)
         if existing is not None and existing.path == path:
-            existing.stage(source)  # one line if it does not compile; the old version plays on
+            existing.stage(source, text_checksum(source))  # one line if it does not compile
             existing.voices = voices
             return f"sketch {name}: new version from the next bar line"
         sketch = Sketch(name, source, str(path) if path else f"<cell {name}>", path, voices)
+        sketch.checksum = text_checksum(source)
 
         def attach(tick: int) -> None:
             self.sketches[name] = sketch
 
-        self._submit("now", attach, f"sketch {name}")
+        self._submit("now", attach, f"sketch {name}",
+                     (f"sketch {name} voice={voice or '*'}", {sketch.filename: text_checksum(source)}))
         if path is not None:
             self._watcher.watch(sketch)
         return f"sketch {name} -> {voice or 'every voice'}" + (f" (watching {path})" if path else "")
@@ -439,7 +460,9 @@ class Engine:
     def _sketches_at_bar(self, bar: int) -> None:
         """At a bar line, on the generator thread: saved versions take over; every_bar is queued."""
         for sketch in list(self.sketches.values()):
-            sketch.take_pending()
+            if sketch.take_pending():
+                self._log(self._next_tick, f"sketch {sketch.name} new version",
+                          {sketch.filename: sketch.checksum})
             if sketch.hook("every_bar") is not None:
                 self._bar_worker.submit(self._every_bar, sketch, bar)
 
@@ -516,12 +539,13 @@ class Engine:
         return routes
 
     # -- controls ---------------------------------------------------------------------------
-    def _submit(self, at: str, apply: Callable[[int], None], what: str) -> int:
+    def _submit(self, at: str, apply: Callable[[int], None], what: str,
+                logged: tuple[str, dict] | None = None) -> int:
         """Apply at the next tick, beat or bar; returns the tick where it lands. (`at` is checked
         here; callers that do slow work first check it before that work, to fail fast.)
 
         For `now` this returns once applied (within a tick), so status shows it at once."""
-        control = _Control(check_at(at), apply, what)
+        control = _Control(check_at(at), apply, what, logged)
         with self._lock:
             if not self._running:
                 control.tick = self._next_tick
@@ -549,6 +573,8 @@ class Engine:
     def _apply(self, control: _Control) -> None:
         try:
             control.apply(control.tick)
+            if control.logged is not None:
+                self._log(control.tick, *control.logged)
         except Exception as exc:  # noqa: BLE001 - a failing control must not stop the clock
             self.report(f"{control.what}: {exc}")
         finally:
@@ -694,6 +720,11 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"<livecrepre.Engine {self.status().splitlines()[0]}>"
+
+
+def _model_ref(spec, model: Model) -> str:
+    """How the log names a model: the name or path given, else the model's own name."""
+    return str(spec) if isinstance(spec, (str,)) else model.name
 
 
 def _played_from_sketch(result, tick: int) -> list[Played]:

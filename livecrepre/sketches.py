@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import LivecrepreError
+from .performance_log import text_checksum
 
 SKETCH_DIR = Path("sketches")  # where %sketch NAME looks, relative to the working directory
 HOOKS = ("transform", "every_bar")
@@ -86,6 +87,8 @@ class Sketch:
         self.previous: dict | None = None  # the version before, to revert to
         self.pending: dict | None = None  # compiled after a save, taken at the next bar line
         self.version = 1
+        self.checksum = ""  # of the working version's source, for the performance log
+        self._pending_checksum = ""
         self._lock = threading.Lock()
         self._runner = _Runner(f"livecrepre-sketch-{name}")
         self._late: Future | None = None  # a transform still running past its deadline
@@ -113,11 +116,11 @@ class Sketch:
     def hook(self, name: str):
         return self.namespace.get(name) if self.namespace else None
 
-    def stage(self, source: str) -> None:
+    def stage(self, source: str, checksum: str = "") -> None:
         """A new version (compiled now, on the caller's or the watcher's thread) for the next bar."""
         namespace = compile_sketch(source, self.filename)
         with self._lock:
-            self.pending = namespace
+            self.pending, self._pending_checksum = namespace, checksum
 
     def take_pending(self) -> bool:
         """At a bar line: the waiting version becomes the working one."""
@@ -125,6 +128,7 @@ class Sketch:
             if self.pending is None:
                 return False
             self.previous, self.namespace, self.pending = self.namespace, self.pending, None
+            self.checksum = self._pending_checksum
             self.version += 1
             return True
 
@@ -190,7 +194,8 @@ class SketchWatcher:
                 if sketch is None or not sketch.path.is_file():
                     continue
                 try:
-                    sketch.stage(sketch.path.read_text())
+                    source = sketch.path.read_text()
+                    sketch.stage(source, text_checksum(source))
                 except LivecrepreError as exc:
                     self._on_error(f"sketch {sketch.name}: {exc}; the previous version keeps playing")
             if {p.parent for p in self._paths} - folders:  # a sketch in a new folder: watch it too

@@ -267,3 +267,31 @@ def test_a_model_that_returns_nan_silences_only_its_voice(engine, tmp_path):
         elif m.type in ("note_off", "note_on"):
             sounding.discard(m.note)
     assert not sounding  # no note left hanging in the take
+
+
+def test_the_performance_log_has_a_line_per_control_at_the_tick_it_took_effect(tmp_path):
+    from livecrepre.models import load_model
+
+    path = tmp_path / "set.log"
+    engine = lc.Engine(bpm=240, seed=9, echo_errors=False, log=path)
+    engine.start()
+    ticks = {"voice lead melody": engine.voice("lead", "melody", temperature=0.9, to=[Collector()]),
+             "temp lead": engine.temp("lead", 1.2, at="beat"),
+             "swap lead": engine.swap("lead", "chorale", at="bar", fade=1),
+             "bpm": engine.set_bpm(200)}
+    engine.sketch("up", voice="lead", source="def transform(note):\n    return note\n")
+    wait_ticks(engine, max(ticks.values()) - engine.tick + 2)
+    ticks["voice lead --off"] = engine.voice_off("lead")
+    engine.stop()
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# livecrepre performance log") and "seed 9, 240 bpm" in lines[0]
+    entries = {rest: int(tick) for tick, _, rest in (line.split(None, 2) for line in lines[1:])}
+    assert list(entries.values()) == sorted(entries.values())  # in the order they took effect
+    melody, chorale = load_model("melody").checksum, load_model("chorale").checksum
+    assert entries[f"voice lead melody temp=0.9 velocity=100 to=Collector()  # melody {melody}"] == \
+        ticks["voice lead melody"]
+    assert entries["temp lead 1.2"] == ticks["temp lead"] and entries["bpm 200"] == ticks["bpm"]
+    assert entries[f"swap lead chorale fade=1  # chorale {chorale}"] == ticks["swap lead"]
+    assert entries["voice lead --off"] == ticks["voice lead --off"]
+    assert any(rest.startswith("sketch up voice=lead  # <cell up> ") for rest in entries)
+    assert engine.log.lines[1:] == lines[1:]
