@@ -43,4 +43,4 @@ shipped-models: $(STAMP)
 	$(PY) scripts/train_shipped.py gesture
 
 clean:
-	rm -rf $(VENV) takes *.egg-info
+	rm -rf $(VENV) takes logs *.egg-info

@@ -695,6 +695,11 @@ class Engine:
                        for name, v in self.voices.items()},
             "late_p99_ms": (float(np.percentile(lateness, 99)) * 1000 if lateness else None),
             "dispatcher": self.dispatcher.priority,
+            "sketches": {name: {"voices": sorted(sk.voices) if sk.voices is not None else None,
+                                "version": sk.version, "working": sk.namespace is not None,
+                                "file": str(sk.path) if sk.path else None}
+                         for name, sk in self.sketches.items()},
+            "log": str(self.log.path) if self.log.path else None,
             "errors": list(self.errors)[-5:],
         }
 
@@ -713,6 +718,12 @@ class Engine:
             counted = {"gesture": "gestures", "text": "words"}.get(v["family"], "notes")
             lines.append(f"  {name:<8} {v['model']:<12} {temps} -> {routes}"
                          + ("  [muted]" if v["muted"] else "") + f"  ({v['notes']} {counted})")
+        for name, sk in info["sketches"].items():
+            lines.append(f"  sketch {name} -> {', '.join(sk['voices']) if sk['voices'] else 'every voice'}"
+                         f" (version {sk['version']}{'' if sk['working'] else ', passing notes unchanged'}"
+                         f"{', ' + sk['file'] if sk['file'] else ''})")
+        if info["log"]:
+            lines.append(f"  performance log: {info['log']}")
         if info["errors"]:
             lines.append("recent errors:")
             lines += [f"  {when} {message}" for when, message in info["errors"]]
