@@ -46,14 +46,15 @@ def test_a_char_model_learns_a_text_and_a_text_voice_sends_its_words(text_file, 
     assert again.family == "text" and again.alphabet == dataset.meta["alphabet"]
 
     words = Collector()
-    engine.start()
-    engine.voice("poet", str(path), temperature=0.5,
+    engine.voice("poet", str(path), temperature=0.5,  # before start: from tick 0, the same words each run
                  to=[words, f"osc://127.0.0.1:{osc_receiver.port}/poet"])
+    engine.start()
     words.wait_for(12)
     engine.stop()
     said = [e.text for _, e in words.events]
     assert all(e.kind == "text" and e.pitch is None for _, e in words.events)
-    assert sum(w.strip(".") in WORDS for w in said) >= 0.5 * len(said)  # mostly real words
+    real = [w.strip(".") in WORDS for w in said[:12]]
+    assert sum(real) >= 6, said[:12]  # mostly real words (the same 12 words every run)
     time.sleep(0.2)
     got = [m.args for m in osc_receiver.received if m.address == "/poet"]
     assert got and all(len(a) == 1 and isinstance(a[0], str) for a in got)
@@ -88,8 +89,8 @@ def test_a_line_of_abc_becomes_notes_on_the_tick_grid():
 def test_the_shipped_abc_model_writes_tunes_that_play_as_notes(engine, tmp_path):
     notes = Collector()
     take = tmp_path / "abc.mid"
+    engine.voice("tune", "abc", temperature=0.8, to=[notes, f"file:{take}"])  # from tick 0: the same tune each run
     engine.start()
-    engine.voice("tune", "abc", temperature=0.8, to=[notes, f"file:{take}"])
     notes.wait_for(24, timeout=20)
     voice = engine.voices["tune"]
     lines = list(voice.lines)
