@@ -112,7 +112,7 @@ def test_a_sketch_that_raises_while_playing_reverts_and_the_music_goes_on(shell)
     shell.run_line_magic("voice", "lead melody --to notes")
     shell.run_cell_magic("sketch", "up --voice lead", "def transform(note):\n    return note.but(pitch=note.pitch + 12)\n")
     shell.run_cell_magic("sketch", "up --voice lead", "def transform(note):\n    return note.but(pitch=note.pitch // 0)\n")
-    shell.run_line_magic("crepre", "start --bpm 240")
+    shell.run_line_magic("crepre", "start --bpm 240 --seed 4")
     notes.wait_for(20, timeout=10)
     shell.run_line_magic("crepre", "stop")
     failures = [m for _, m in engine.errors if m.startswith("sketch up:")]
