@@ -64,6 +64,14 @@ def check_temperature(value) -> float:
     return t
 
 
+def _as_number(value) -> float:
+    """float(value), or NaN when it is not a number (for checks that say what they expected)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def check_voice_name(name) -> str:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
         raise LivecrepreError(f"bad voice name {name!r}: use letters, digits and _ (e.g. lead)")
@@ -349,10 +357,7 @@ class Engine:
 
     def _check_fade(self, fade, voice: Voice) -> int:
         """Bars -> ticks; one line when the value or the voice cannot fade."""
-        try:
-            bars = float(fade)
-        except (TypeError, ValueError):
-            bars = float("nan")
+        bars = _as_number(fade)
         if not math.isfinite(bars) or bars <= 0 or bars > 64:
             raise LivecrepreError(f"--fade takes a number of bars above 0 (at most 64), not {fade!r}")
         if not voice.can_fade:
@@ -384,10 +389,7 @@ class Engine:
     def _check_sigma(sigma, family: str, name: str) -> float:
         if family != "gesture":
             raise LivecrepreError(f"voice {name} plays {family}: --sigma is for gesture (MDRNN) voices")
-        try:
-            value = float(sigma)
-        except (TypeError, ValueError):
-            value = float("nan")
+        value = _as_number(sigma)
         if not math.isfinite(value) or value < 0:
             raise LivecrepreError(f"sigma must be 0 or more (0 the mixture's mean, 1 as trained), "
                                   f"not {sigma!r}")

@@ -114,13 +114,17 @@ def _make_prime_fn(graphdef):
     return jax.jit(prime)
 
 
-def prime_fn(model: Model):
+def _cached(key: tuple, make, compile_if_missing: bool = True):
+    """The compiled function stored under `key`, made (once, shared) by `make()` when missing."""
     with _lock:
-        key = model.structure + ("prime",)
         fn = _compiled.get(key)
-        if fn is None:
-            fn = _compiled[key] = _make_prime_fn(model.graphdef)
+        if fn is None and compile_if_missing:
+            fn = _compiled[key] = make()
         return fn
+
+
+def prime_fn(model: Model):
+    return _cached(model.structure + ("prime",), lambda: _make_prime_fn(model.graphdef))
 
 
 def prime(model: Model, history, first_tick: int = 0, origin: int = 0):
@@ -138,12 +142,9 @@ def _hold_token(model: Model) -> int | None:
 def fade_fn(old: Model, new: Model, compile_if_missing: bool = True):
     """The compiled crossfade generator for this pair of structures (None if not compiled yet and
     `compile_if_missing` is false: the generator thread never compiles)."""
-    with _lock:
-        key = old.structure + new.structure + ("fade",)
-        fn = _compiled.get(key)
-        if fn is None and compile_if_missing:
-            fn = _compiled[key] = _make_fade_block_fn(old.graphdef, new.graphdef, _hold_token(old))
-        return fn
+    return _cached(old.structure + new.structure + ("fade",),
+                   lambda: _make_fade_block_fn(old.graphdef, new.graphdef, _hold_token(old)),
+                   compile_if_missing)
 
 
 def generate_fade_block(old: Model, new: Model, states, prev_token: int, key, start_tick: int,
@@ -164,15 +165,10 @@ def warm_up_fade(old: Model, new: Model) -> None:
 
 def block_fn(model: Model):
     """The compiled generator for this model's structure (created once, shared)."""
-    with _lock:
-        fn = _compiled.get(model.structure)
-        if fn is None:
-            if model.kind == "mdrnn":
-                fn = _make_gesture_fn(model.graphdef, model.config["mixtures"], model.config["dims"])
-            else:
-                fn = _make_block_fn(model.graphdef, _hold_token(model))
-            _compiled[model.structure] = fn
-        return fn
+    if model.kind == "mdrnn":
+        return _cached(model.structure, lambda: _make_gesture_fn(
+            model.graphdef, model.config["mixtures"], model.config["dims"]))
+    return _cached(model.structure, lambda: _make_block_fn(model.graphdef, _hold_token(model)))
 
 
 def as_key(key) -> np.ndarray:

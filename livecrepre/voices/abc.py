@@ -12,9 +12,8 @@ import re
 from collections import deque
 
 from ..events import Played
-from ..sampling import BLOCK_TICKS, PRIME_STEPS, start_token
-from .base import Voice
-from .tokens import TokenStream, reencode_chars
+from ..sampling import BLOCK_TICKS, start_token
+from .tokens import TokenStream, TokenVoice
 
 LOOKAHEAD_BARS = 2
 BLOCKS_PER_TICK = 4  # at most this many 16-character blocks generated in one tick
@@ -53,12 +52,12 @@ def abc_line_notes(header: dict, line: str, ticks_per_quarter: int) -> tuple[lis
     return notes, float(score.highestTime) * ticks_per_quarter
 
 
-class AbcVoice(Voice):
+class AbcVoice(TokenVoice):
     family = "abc"
 
     def __init__(self, name, model, **kwargs):
         super().__init__(name, model, **kwargs)
-        self.chars = TokenStream(model, self.key, self.temperature, 0, start_token(model))
+        self.stream = TokenStream(model, self.key, self.temperature, 0, start_token(model))
         self._next_char = 0
         self._line: list[str] = []
         self.header = dict(DEFAULT_HEADER)
@@ -68,11 +67,6 @@ class AbcVoice(Voice):
         self.lines_skipped = 0
         self.lines: deque[str] = deque(maxlen=32)  # the last lines written, for people
 
-    @Voice.key.setter
-    def key(self, key) -> None:
-        Voice.key.fset(self, key)
-        self.chars.key = self.key
-
     # -- writing and reading ABC --------------------------------------------------------------
     def _write_some(self, blocks: int, until: float) -> None:
         """Write characters, reading each line as it ends, until notes reach tick `until` or
@@ -81,15 +75,15 @@ class AbcVoice(Voice):
         for _ in range(blocks * BLOCK_TICKS):
             if self._cursor >= until:
                 break
-            char = alphabet[self.chars.token_at(self._next_char)]
+            char = alphabet[self.stream.token_at(self._next_char)]
             self._next_char += 1
-            self.chars.frozen = self._next_char
+            self.stream.frozen = self._next_char
             if char != "\n" and len(self._line) < LONGEST_LINE:
                 self._line.append(char)
                 continue
             line, self._line = "".join(self._line).strip(), []
             self._read(line)
-        self.chars.keep_from(self._next_char)
+        self.stream.keep_from(self._next_char)
 
     def _read(self, line: str) -> None:
         if not line or line.startswith("%"):
@@ -131,15 +125,13 @@ class AbcVoice(Voice):
         return self._played(played)
 
     def set_temperature(self, temperature: float, tick: int) -> int:
-        self._temperature = self.chars.temperature = float(temperature)
-        self.chars.rollback(self._next_char)
+        self._temperature = self.stream.temperature = float(temperature)
+        self.stream.rollback(self._next_char)
         return tick
 
     def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
         """The new model writes from the next character on, primed with the ABC written so far
         (the tune's header and lines), so it goes on with the tune."""
-        self.chars.rollback(self._next_char)
-        history = reencode_chars(self.chars.recent(PRIME_STEPS, start_token(self.model)), self.model, model)
-        self.model = model
-        self.chars.restart(model, history)
+        self.stream.rollback(self._next_char)
+        self._continue_with(model)
         return tick

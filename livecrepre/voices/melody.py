@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from ..encodings import NO_EVENT, NOTE_OFF, START_TOKEN
 from ..events import Played
-from ..sampling import BLOCK_TICKS, PRIME_STEPS
-from .base import Voice
-from .tokens import TokenStream
+from ..sampling import BLOCK_TICKS
+from .tokens import TokenStream, TokenVoice
 
 HORIZON = 2 * BLOCK_TICKS  # longest note, in ticks; a longer held note is cut here
 
 
-class MelodyVoice(Voice):
+class MelodyVoice(TokenVoice):
     family = "melody"
     can_fade = True
 
@@ -28,11 +27,6 @@ class MelodyVoice(Voice):
         first = self.start_tick - self.start_tick % self.bar_ticks
         self.stream = TokenStream(model, self.key, self.temperature, first, START_TOKEN)
         self.stream.frozen = self.start_tick
-
-    @Voice.key.setter
-    def key(self, key) -> None:
-        Voice.key.fset(self, key)
-        self.stream.key = self.key
 
     def events_at(self, tick: int, tempo) -> list[Played]:
         stream = self.stream
@@ -52,19 +46,10 @@ class MelodyVoice(Voice):
         stream.keep_from(tick)
         return self._played(played)
 
-    def set_temperature(self, temperature: float, tick: int) -> int:
-        self._temperature = self.stream.temperature = float(temperature)
-        return self.stream.rollback(tick)
-
     def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
         """The new model decides from `tick` (or the end of the note playing there), primed with
         the line so far, so it continues the phrase instead of starting a tune from silence;
         with `fade_ticks`, both models play, the new one's weight rising over that many ticks."""
         tick = self.stream.rollback(tick)  # keeps the decided tokens before it
-        history = self.stream.recent(PRIME_STEPS, NO_EVENT)
-        if fade_ticks:
-            self.stream.crossfade(model, history, fade_ticks)
-        else:
-            self.stream.restart(model, history)
-        self.model = model
+        self._continue_with(model, fade_ticks)
         return tick

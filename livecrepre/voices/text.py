@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from ..events import Played
-from ..sampling import PRIME_STEPS, start_token
-from .base import Voice
-from .tokens import TokenStream, reencode_chars
+from ..sampling import start_token
+from .tokens import TokenStream, TokenVoice
 
 LONGEST_WORD = 32  # characters; a longer run without a space is sent in pieces
 
 
-class TextVoice(Voice):
+class TextVoice(TokenVoice):
     family = "text"
     plays = "text"
 
@@ -19,11 +18,6 @@ class TextVoice(Voice):
                                   start_token(model))
         self._word: list[str] = []
         self.text = ""  # the last few hundred characters written, for status and tests
-
-    @Voice.key.setter
-    def key(self, key) -> None:
-        Voice.key.fset(self, key)
-        self.stream.key = self.key
 
     def events_at(self, tick: int, tempo) -> list[Played]:
         char = self.model.alphabet[self.stream.token_at(tick)]
@@ -39,14 +33,8 @@ class TextVoice(Voice):
         word, self._word = "".join(self._word), []
         return self._played([Played(tick, text=word)])
 
-    def set_temperature(self, temperature: float, tick: int) -> int:
-        self._temperature = self.stream.temperature = float(temperature)
-        return self.stream.rollback(tick)
-
     def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
         """The new model goes on from `tick`, primed with the text written so far."""
         tick = self.stream.rollback(tick)
-        history = reencode_chars(self.stream.recent(PRIME_STEPS, start_token(self.model)), self.model, model)
-        self.model = model
-        self.stream.restart(model, history)
+        self._continue_with(model)
         return tick

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
+from ..encodings import NO_EVENT
 from ..models import Model
-from ..sampling import PRIME_STEPS, generate_block, generate_fade_block, prime
+from ..sampling import PRIME_STEPS, generate_block, generate_fade_block, prime, start_token
+from .base import Voice
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class TokenStream:
 
     def _generate(self) -> None:
         if self.fade is not None and self._gen >= self.fade.end:  # the new model goes on alone
-            self.model, self._gen_state, self.fade = self.fade.new, self._gen_state[1], None
+            self._settle()
         if self.fade is not None:
             state, tokens, states = generate_fade_block(
                 self.fade.old, self.fade.new, self._gen_state, self._gen_prev, self.key, self._gen,
@@ -133,7 +135,8 @@ class TokenStream:
         self.forget_before(position - PRIME_STEPS)
 
     def _settle(self) -> None:
-        """A fade still running when another change comes is completed at once."""
+        """Complete a fade: the new model alone, from its half of the state (at the fade's end, or
+        at once when another change comes during it)."""
         if self.fade is not None:
             self.model, self._gen_state, self.fade = self.fade.new, self._gen_state[1], None
 
@@ -159,3 +162,32 @@ def reencode_chars(tokens: np.ndarray, old: Model, new: Model) -> np.ndarray:
     index = {c: i for i, c in enumerate(new.alphabet)}
     newline = index["\n"]
     return np.array([index.get(old.alphabet[t], newline) for t in tokens], np.int32)
+
+
+class TokenVoice(Voice):
+    """A voice that reads a token model's TokenStream (melody, text, ABC): the key and
+    temperature are the stream's, and a swap primes the new model with the stream's recent tokens."""
+
+    stream: TokenStream
+
+    @Voice.key.setter
+    def key(self, key) -> None:
+        Voice.key.fset(self, key)
+        self.stream.key = self.key
+
+    def set_temperature(self, temperature: float, tick: int) -> int:
+        self._temperature = self.stream.temperature = float(temperature)
+        return self.stream.rollback(tick)
+
+    def _continue_with(self, model: Model, fade_ticks: int = 0) -> None:
+        """After a rollback: `model` goes on, fed the last PRIME_STEPS tokens (characters in its
+        alphabet), fading in over `fade_ticks` when given."""
+        if self.model.kind == "char":
+            history = reencode_chars(self.stream.recent(PRIME_STEPS, start_token(self.model)), self.model, model)
+        else:
+            history = self.stream.recent(PRIME_STEPS, NO_EVENT)
+        if fade_ticks:
+            self.stream.crossfade(model, history, fade_ticks)
+        else:
+            self.stream.restart(model, history)
+        self.model = model
