@@ -131,6 +131,7 @@ class Engine:
         self.late_ticks = 0  # ticks produced after their own start time (should stay 0)
         self.log = PerformanceLog.for_session(log)
         self.sketches: dict[str, Sketch] = {}
+        self._swapping_to: dict[str, Model] = {}  # per voice, the model its latest swap brings in
         self._watcher = SketchWatcher(self.report)
         self._bar_worker = _Chores("livecrepre-every-bar")  # sketches' every_bar, off the clock
         _engines.add(self)
@@ -302,6 +303,7 @@ class Engine:
         routes = self._make_routes(name, ["print"] if to is None else to,
                                    existing.routes if existing else [], voice_plays(loaded))
         key = self._voice_key(name)
+        self._swapping_to.pop(name, None)
 
         def apply(tick: int) -> None:
             old = self.voices.get(name)
@@ -338,8 +340,11 @@ class Engine:
         fade_ticks = self._check_fade(fade, voice) if fade is not None else 0
         loaded = self._load(model)
         voice.check_swap(loaded)
-        if fade_ticks:
-            warm_up_fade(voice.model, loaded)  # compiled here for this pair, never on the clock
+        if fade_ticks:  # compiled here, never on the clock, for each model the voice may hold
+            # when the swap lands: its own, or the one an earlier swap still waiting brings in
+            for old in {id(m): m for m in (voice.model, self._swapping_to.get(name, voice.model))}.values():
+                warm_up_fade(old, loaded)
+        self._swapping_to[name] = loaded
 
         def apply(tick: int) -> None:
             voice = self.voices.get(name)
