@@ -107,6 +107,9 @@ def test_midi_notes_are_sent_at_their_wall_time(jack, engine):
         engine.start()
         engine.voice("lead", constant_model(60), to=["midi:crepre-timing", sent])
         sent.wait_for(30)
+        deadline = time.monotonic() + 2  # the 30th note-on may still be crossing JACK (one period)
+        while sum(m.type == "note_on" for _, m in receiver.messages) < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
         engine.stop()
         ons = [t for t, m in receiver.messages if m.type == "note_on"]
         scheduled = [e.time for _, e in sent.events]
