@@ -5,6 +5,7 @@
                                              essen, abc, text FILE, gestures LOG.csv)
     livecrepre train melody|char|mdrnn --data D --out CKPT [...]
     livecrepre eval CKPT --data D            held-out NLL vs a Kneser-Ney n-gram; musical measures
+    livecrepre replay LOG [--to ROUTE]       a performance log re-rendered, event for event
 """
 from __future__ import annotations
 
@@ -220,7 +221,25 @@ def evaluate(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"demo": demo, "data": data, "train": train, "eval": evaluate}
+def replay(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="livecrepre replay", description=(
+        "Re-render a performance log (logs/session-*.log) offline, faster than real time: the same "
+        "notes at the same ticks as the live session. Its file routes are recorded again into --out; "
+        "--to sends every voice to one route instead (osc://, midi: and print play in real time)."))
+    parser.add_argument("log", help="a performance log written by a session")
+    parser.add_argument("--to", default=None, metavar="ROUTE",
+                        help="every voice into this route, e.g. file:takes/again.mid or osc://127.0.0.1:57120/lc")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="where the session's file routes are written again (default LOG.replay/ beside it)")
+    args = parser.parse_args(argv)
+
+    from .replay import describe, replay as run_replay
+
+    print(describe(run_replay(args.log, to=args.to, out=args.out)))
+    return 0
+
+
+COMMANDS = {"demo": demo, "data": data, "train": train, "eval": evaluate, "replay": replay}
 
 
 def main(argv: list[str] | None = None) -> int:

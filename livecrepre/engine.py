@@ -23,6 +23,7 @@ import time
 import weakref
 import zlib
 from collections import deque
+from pathlib import Path
 import queue
 from dataclasses import dataclass, field
 from functools import partial
@@ -38,8 +39,8 @@ from .events import Event, Played, whole_ticks
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
 from .models import Model, load_model
-from .performance_log import PerformanceLog, model_checksum, text_checksum
-from .sketches import Sketch, SketchNote, SketchWatcher, one_line, sketch_path
+from .performance_log import PerformanceLog, model_checksum, quote
+from .sketches import DEADLINE, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import fade_fn, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays
 
@@ -132,8 +133,13 @@ class Engine:
         self.log = PerformanceLog.for_session(log)
         self.sketches: dict[str, Sketch] = {}
         self._swapping_to: dict[str, Model] = {}  # per voice, the model its latest swap brings in
+        self._files: dict = {}  # file routes by resolved path, shared by the voices recording there
         self._watcher = SketchWatcher(self.report)
         self._bar_worker = _Chores("livecrepre-every-bar")  # sketches' every_bar, off the clock
+        # A replay (replay.py) steps the engine off the clock: no deadlines, no every_bar, and the
+        # sketch calls the live session skipped, as (tick, log command), skipped again.
+        self.offline = False
+        self.replay_skips: set[tuple[int, str]] = set()
         _engines.add(self)
 
     @property
@@ -191,8 +197,7 @@ class Engine:
         bpm = check_bpm(bpm) if bpm is not None else None
         with self._lock:
             if self._running:
-                for voice in self.voices.values():
-                    voice.muted = False
+                self.unmute()
                 if seed is not None and int(seed) != self.seed:
                     self.report(f"already running with seed {self.seed}; stop first to change it")
                 if bpm is not None:
@@ -211,7 +216,7 @@ class Engine:
             self._wall_offset = time.time() - now()
             self._next_tick = 0
             self._running = True
-            self._closer.submit(self.log.append_to_file, self.log.header(
+            self._closer.submit(self.log.append_to_file, self.log.start(
                 self.seed, self._bpm, self.ticks_per_beat, self.beats_per_bar))
             self.dispatcher.start()
             self._thread = threading.Thread(target=self._run, name="livecrepre-generator",
@@ -219,9 +224,9 @@ class Engine:
             self._thread.start()
         return f"started at {self._bpm:g} bpm, seed {self.seed}"
 
-    def stop(self) -> str:
+    def stop(self, cut_tick: int | None = None) -> str:
         """Stop the clock, release every note, write recordings, close ports; voices and sketches
-        are removed."""
+        are removed. (A replay gives the tick the live session was cut at.)"""
         with self._lock:
             was_running = self._running
             self._running = False
@@ -230,7 +235,10 @@ class Engine:
             self._thread.join(timeout=5)
             self._thread = None
         released = self.dispatcher.flush()
-        cut_tick = self._now_tick_ceil()
+        cut_tick = self._now_tick_ceil() if cut_tick is None else cut_tick
+        if was_running:
+            self._log(self._next_tick, f"stop cut={cut_tick}")
+        self.log.end()
         routes = self._all_routes()
         for route in routes:
             self._silence(route)
@@ -244,6 +252,7 @@ class Engine:
         self.dispatcher.stop()
         self.midi_ports.close_all()
         self.voices.clear()
+        self._files.clear()
         for sketch in self.sketches.values():
             self._watcher.forget(sketch)
         self.sketches.clear()
@@ -256,13 +265,23 @@ class Engine:
         return ("stopped" + (f", {released} note(s) released" if released else "")
                 + (f", wrote {', '.join(written)}" if written else ""))
 
-    def panic(self) -> str:
-        """Silence everything now: notes off, queued notes dropped, voices muted; the clock goes on."""
+    def unmute(self) -> None:
+        """After a panic: the voices play again from the next tick."""
+        with self._lock:
+            if any(voice.muted for voice in self.voices.values()):
+                self._log(self._next_tick, "unmute")
+            for voice in self.voices.values():
+                voice.muted = False
+
+    def panic(self, cut_tick: int | None = None) -> str:
+        """Silence everything now: notes off, queued notes dropped, voices muted; the clock goes on.
+        (A replay gives the tick the live session was cut at.)"""
         with self._lock:
             for voice in self.voices.values():
                 voice.muted = True
             released = self.dispatcher.flush()
-            cut_tick = self._now_tick_ceil()
+            cut_tick = self._now_tick_ceil() if cut_tick is None else cut_tick
+            self._log(self._next_tick, f"panic cut={cut_tick}")
             for route in self._all_routes():
                 self._silence(route)
                 route.cut(cut_tick)
@@ -309,12 +328,13 @@ class Engine:
             old = self.voices.get(name)
             if old is not None:
                 self._release(name, [r for r in old.routes if r not in routes], tick)
+            self._begin_takes(routes, tick)
             self.voices[name] = make_voice(
                 name, loaded, temperature=temperature, key=key, routes=routes, start_tick=tick,
                 velocity=velocity, bar_ticks=self.ticks_per_beat * self.beats_per_bar,
                 ticks_per_beat=self.ticks_per_beat, **extra)
 
-        command = (f"voice {name} {_model_ref(model, loaded)} temp={temperature:g} velocity={velocity}"
+        command = (f"voice {name} {self._model_ref(model, loaded)} temp={temperature:g} velocity={velocity}"
                    + (f" sigma={extra['sigma']:g}" if "sigma" in extra else "")
                    + f" to={','.join(r.spec for r in routes) or '-'}")
         return self._submit(at, apply, f"voice {name}", (command, {loaded.name: model_checksum(loaded)}))
@@ -357,7 +377,7 @@ class Engine:
                 ticks = 0
             voice.swap(loaded, tick, ticks)
 
-        command = f"swap {name} {_model_ref(model, loaded)}" + (f" fade={float(fade):g}" if fade_ticks else "")
+        command = f"swap {name} {self._model_ref(model, loaded)}" + (f" fade={float(fade):g}" if fade_ticks else "")
         return self._submit(at, apply, f"swap {name}", (command, {loaded.name: model_checksum(loaded)}))
 
     def _check_fade(self, fade, voice: Voice) -> int:
@@ -411,16 +431,27 @@ class Engine:
             v = self.voices.get(name)
             if v is not None:
                 self._release(name, [r for r in v.routes if r not in new_routes], tick)
+                self._begin_takes(new_routes, tick)
                 v.routes = new_routes
 
         command = f"route {name} {','.join(r.spec for r in new_routes) or '-'}"
         return self._submit(at, apply, f"route {name}", (command, {}))
 
     # -- the performance log ------------------------------------------------------------------
-    def _log(self, tick: int, command: str, checksums: dict) -> None:
+    def _log(self, tick: int, command: str, checksums: dict | None = None) -> None:
         """A control took effect at `tick`: one line in memory, appended to the file off the clock."""
-        line = self.log.control(tick, self.position(tick), command, checksums)
-        self._closer.submit(self.log.append_to_file, line)
+        line = self.log.control(tick, self.position(tick), command, checksums or {})
+        if line is not None:
+            self._closer.submit(self.log.append_to_file, line)
+
+    def _model_ref(self, spec, model: Model) -> str:
+        """How the log names a model: the shipped name or path given; a model given as an object
+        is kept beside the log and named @CHECKSUM, so that a replay can load it."""
+        if isinstance(spec, (str, Path)):
+            return quote(str(spec))
+        checksum = model_checksum(model)
+        self._closer.submit(self.log.keep_model, checksum, model)
+        return f"@{checksum}"
 
     # -- sketches -----------------------------------------------------------------------------
     def sketch(self, name: str, voice: str | None = None, source: str | None = None,
@@ -449,29 +480,32 @@ class Engine:
         voices = {voice} if voice is not None else None
         existing = self.sketches.get(name)
         if existing is not None and existing.path == path:
-            existing.stage(source, text_checksum(source))  # one line if it does not compile
-            existing.voices = voices
+            existing.stage(source, voices)  # one line if it does not compile
             return f"sketch {name}: new version from the next bar line"
         sketch = Sketch(name, source, str(path) if path else f"<cell {name}>", path, voices)
-        sketch.checksum = text_checksum(source)
-
-        def attach(tick: int) -> None:
-            self.sketches[name] = sketch
-
-        self._submit("now", attach, f"sketch {name}",
-                     (f"sketch {name} voice={voice or '*'}", {sketch.filename: text_checksum(source)}))
+        self._submit("now", partial(self._attach_sketch, sketch), f"sketch {name}")
         if path is not None:
             self._watcher.watch(sketch)
         return f"sketch {name} -> {voice or 'every voice'}" + (f" (watching {path})" if path else "")
 
-    def _sketches_at_bar(self, bar: int) -> None:
-        """At a bar line, on the generator thread: saved versions take over; every_bar is queued."""
+    def _attach_sketch(self, sketch: Sketch, tick: int) -> None:
+        self.sketches[sketch.name] = sketch
+        self._log_sketch(sketch, tick, "")
+
+    def _log_sketch(self, sketch: Sketch, tick: int, version: str) -> None:
+        """The line a replay reads a sketch version from; its source is kept beside the log."""
+        self._closer.submit(self.log.keep_sketch, sketch.checksum, sketch.source)
+        voices = ",".join(sorted(sketch.voices)) if sketch.voices is not None else "*"
+        self._log(tick, f"sketch {sketch.name} {version}voice={voices} source={sketch.checksum}")
+
+    def _sketches_at_bar(self, tick: int) -> None:
+        """At a bar line, on the generator thread: saved versions take over; every_bar is queued
+        (not in a replay: what it changed was logged and is replayed from the log)."""
         for sketch in list(self.sketches.values()):
             if sketch.take_pending():
-                self._log(self._next_tick, f"sketch {sketch.name} new version",
-                          {sketch.filename: sketch.checksum})
-            if sketch.hook("every_bar") is not None:
-                self._bar_worker.submit(self._every_bar, sketch, bar)
+                self._log_sketch(sketch, tick, f"version={sketch.version} ")
+            if sketch.hook("every_bar") is not None and not self.offline:
+                self._bar_worker.submit(self._every_bar, sketch, tick // self._bar_ticks + 1)
 
     def _every_bar(self, sketch: Sketch, bar: int) -> None:
         hook = sketch.hook("every_bar")
@@ -493,15 +527,20 @@ class Engine:
                      for p in played if p.pitch is not None]
             if not notes:
                 continue
+            skipped = f"sketch {sketch.name} skipped {voice.name}"  # logged: a replay skips it too
+            if self.offline and (tick, skipped) in self.replay_skips:
+                continue
             try:
-                results = sketch.transform(notes)
+                results = sketch.transform(notes, None if self.offline else DEADLINE)
                 if results is None:  # a late call is still running: pass unchanged
+                    self._log(tick, skipped)
                     continue
                 out = [p for p in played if p.pitch is None]
                 for result in results:
                     out.extend(_played_from_sketch(result, tick))
             except TimeoutError as exc:  # the notes of this tick pass as they were
                 self.report(f"sketch {sketch.name}: {exc}")
+                self._log(tick, skipped)
                 continue
             except Exception as exc:  # noqa: BLE001 - the notes of this tick pass as they were
                 self.report(f"sketch {sketch.name}: {one_line(exc, sketch.filename)}; {sketch.revert()}")
@@ -533,6 +572,8 @@ class Engine:
             except LivecrepreError as exc:
                 failures.append(str(exc))
                 continue
+            if isinstance(route, FileRoute):  # voices naming one file record into one take
+                route = self._files.setdefault(route.recorder.path.resolve(), route)
             if plays not in route.accepts:
                 failures.append(f"route {route.spec} takes {' or '.join(route.accepts)}; "
                                 f"voice {voice} plays {plays}")
@@ -616,9 +657,9 @@ class Engine:
         while self._pending and self._pending[0][0] <= tick:
             self._apply(heapq.heappop(self._pending)[2])
         if self.sketches and tick % self._bar_ticks == 0:
-            self._sketches_at_bar(tick // self._bar_ticks + 1)
+            self._sketches_at_bar(tick)
         start = self.tempo.time_of(tick)
-        if now() > start:
+        if self._running and now() > start:
             self.late_ticks += 1
         for voice in list(self.voices.values()):
             try:
@@ -643,6 +684,23 @@ class Engine:
                     except Exception as exc:  # noqa: BLE001 - one bad route, the others go on
                         self._route_failed(route, exc)
 
+    # -- a replay steps the engine instead of the clock (replay.py) ----------------------------
+    def play_offline(self, paced: bool = False) -> None:
+        """Get ready to be stepped by `step`: as fast as it goes, or `paced` at the ticks' wall
+        times, for routes that play live. Controls given meanwhile apply at the next tick."""
+        self.offline = True
+        origin = now() + self.lookahead + 0.05 if paced else 0.0
+        self.tempo = TempoMap(self._bpm, self.ticks_per_beat, origin)
+        self._wall_offset = time.time() - now()
+        if paced:
+            self.dispatcher.start()
+
+    def step(self, tick: int) -> None:
+        """Produce one tick (ticks in order, from 0)."""
+        with self._lock:
+            self._tick(tick)
+            self._next_tick = tick + 1
+
     def _event(self, voice: Voice, p: Played) -> Event:
         tick, offset = whole_ticks(p.start)
         start = self.tempo.time_of(p.start)
@@ -661,8 +719,14 @@ class Engine:
                     self.dispatcher.at(self.tempo.time_of(tick), flush, owner=self)
                 else:
                     flush()
-            route.cut(tick)
+            route.cut(tick, voice)
             self._closer.submit(self._close, route)
+
+    def _begin_takes(self, routes: list[Route], tick: int) -> None:
+        """A file route's take starts where a voice first sends to it (not when it was parsed)."""
+        for route in routes:
+            if isinstance(route, FileRoute):
+                route.recorder.begin(tick, self.tempo.bpm_at(tick) if self.tempo else self._bpm)
 
     def _close(self, route: Route) -> None:
         try:
@@ -738,11 +802,6 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"<livecrepre.Engine {self.status().splitlines()[0]}>"
-
-
-def _model_ref(spec, model: Model) -> str:
-    """How the log names a model: the name or path given, else the model's own name."""
-    return str(spec) if isinstance(spec, (str,)) else model.name
 
 
 def _played_from_sketch(result, tick: int) -> list[Played]:

@@ -87,27 +87,31 @@ class Sketch:
         self.previous: dict | None = None  # the version before, to revert to
         self.pending: dict | None = None  # compiled after a save, taken at the next bar line
         self.version = 1
-        self.checksum = ""  # of the working version's source, for the performance log
-        self._pending_checksum = ""
+        self.source = source  # of the working version, kept beside the performance log
+        self.checksum = text_checksum(source)
+        self._pending_version: tuple[str, str, set[str] | None] | None = None  # source, checksum, voices
         self._lock = threading.Lock()
         self._runner = _Runner(f"livecrepre-sketch-{name}")
         self._late: Future | None = None  # a transform still running past its deadline
 
-    def transform(self, notes: list) -> list | None:
+    def transform(self, notes: list, deadline: float | None = DEADLINE) -> list | None:
         """This tick's notes through the working transform, on the sketch's own thread, so that a
-        slow or endless one costs the clock at most DEADLINE. None when it ran past the deadline
-        (or a late call is still running): the notes then pass unchanged. Raises what it raised."""
+        slow or endless one costs the clock at most `deadline`. None when it ran past the deadline
+        (or a late call is still running): the notes then pass unchanged. Raises what it raised.
+        With no deadline (a replay, off the clock) it runs here and takes as long as it takes."""
         hook = self.hook("transform")
+        if deadline is None:
+            return [hook(note) for note in notes]
         if self._late is not None:
             if not self._late.done():
                 return None
             self._late = None
         future = self._runner.run(lambda: [hook(note) for note in notes])
         try:
-            return future.result(timeout=DEADLINE)
+            return future.result(timeout=deadline)
         except FutureTimeout:
             self._late = future
-            raise TimeoutError(f"transform took longer than {DEADLINE * 1000:.0f} ms; "
+            raise TimeoutError(f"transform took longer than {deadline * 1000:.0f} ms; "
                                f"skipped for this tick") from None
 
     def plays_on(self, voice: str) -> bool:
@@ -116,11 +120,14 @@ class Sketch:
     def hook(self, name: str):
         return self.namespace.get(name) if self.namespace else None
 
-    def stage(self, source: str, checksum: str = "") -> None:
-        """A new version (compiled now, on the caller's or the watcher's thread) for the next bar."""
+    def stage(self, source: str, voices: set[str] | None | str = "same") -> None:
+        """A new version (compiled now, on the caller's or the watcher's thread) for the next bar,
+        attached to `voices` from then on (the same voices unless given)."""
         namespace = compile_sketch(source, self.filename)
         with self._lock:
-            self.pending, self._pending_checksum = namespace, checksum
+            self.pending = namespace
+            self._pending_version = (source, text_checksum(source),
+                                     self.voices if voices == "same" else voices)
 
     def take_pending(self) -> bool:
         """At a bar line: the waiting version becomes the working one."""
@@ -128,7 +135,7 @@ class Sketch:
             if self.pending is None:
                 return False
             self.previous, self.namespace, self.pending = self.namespace, self.pending, None
-            self.checksum = self._pending_checksum
+            self.source, self.checksum, self.voices = self._pending_version
             self.version += 1
             return True
 
@@ -194,8 +201,7 @@ class SketchWatcher:
                 if sketch is None or not sketch.path.is_file():
                     continue
                 try:
-                    source = sketch.path.read_text()
-                    sketch.stage(source, text_checksum(source))
+                    sketch.stage(sketch.path.read_text())
                 except LivecrepreError as exc:
                     self._on_error(f"sketch {sketch.name}: {exc}; the previous version keeps playing")
             if {p.parent for p in self._paths} - folders:  # a sketch in a new folder: watch it too

@@ -271,6 +271,7 @@ def test_a_model_that_returns_nan_silences_only_its_voice(engine, tmp_path):
 
 def test_the_performance_log_has_a_line_per_control_at_the_tick_it_took_effect(tmp_path):
     from livecrepre.models import load_model
+    from livecrepre.performance_log import text_checksum
 
     path = tmp_path / "set.log"
     engine = lc.Engine(bpm=240, seed=9, echo_errors=False, log=path)
@@ -293,5 +294,9 @@ def test_the_performance_log_has_a_line_per_control_at_the_tick_it_took_effect(t
     assert entries["temp lead 1.2"] == ticks["temp lead"] and entries["bpm 200"] == ticks["bpm"]
     assert entries[f"swap lead chorale fade=1  # chorale {chorale}"] == ticks["swap lead"]
     assert entries["voice lead --off"] == ticks["voice lead --off"]
-    assert any(rest.startswith("sketch up voice=lead  # <cell up> ") for rest in entries)
+    source = "def transform(note):\n    return note\n"
+    checksum = text_checksum(source)
+    assert f"sketch up voice=lead source={checksum}" in entries
+    assert (path.parent / "set.files" / f"{checksum}.py").read_text() == source  # what a replay reads
+    assert list(entries)[-1].startswith("stop cut=")
     assert engine.log.lines[1:] == lines[1:]

@@ -1,4 +1,7 @@
-"""Recording notes at their tick times into a standard MIDI file (type 0, tempo changes kept)."""
+"""Recording notes at their tick times into a standard MIDI file, tempo changes kept.
+
+One voice makes a type 0 file; several voices sharing the file make a type 1 file with a track per
+voice (named after it), after a tempo track."""
 from __future__ import annotations
 
 import os
@@ -15,23 +18,40 @@ class MidiFileRecorder:
         self.path = Path(path)
         self.scale = FILE_TICKS_PER_BEAT / ticks_per_beat
         self.start_tick = start_tick
-        self._notes: list[list[int]] = []  # [on_tick, off_tick, pitch, velocity, channel]
+        self._notes: list[list] = []  # [on_tick, off_tick, pitch, velocity, channel, voice]
         self._tempi: list[tuple[int, float]] = [(start_tick, bpm)]
         self._lock = threading.Lock()
+        self._begun = False
 
-    def add_note(self, on_tick: float, off_tick: float, pitch: int, velocity: int, channel: int = 0):
+    def begin(self, tick: int, bpm: float) -> None:
+        """The take starts at `tick`, where its first voice starts sending to it (once; the file's
+        time 0 is there)."""
+        with self._lock:
+            if not self._begun:
+                self._begun = True
+                self.start_tick, self._tempi = tick, [(tick, bpm)]
+
+    def add_note(self, on_tick: float, off_tick: float, pitch: int, velocity: int, channel: int = 0,
+                 voice: str = ""):
         """Ticks may be fractional (notes off the 16th grid, e.g. triplets)."""
         with self._lock:
-            self._notes.append([on_tick, off_tick, pitch, velocity, channel])
+            self._notes.append([on_tick, off_tick, pitch, velocity, channel, voice])
 
     def tempo(self, tick: int, bpm: float) -> None:
         with self._lock:
             self._tempi.append((tick, bpm))
 
-    def cut(self, tick: int) -> None:
-        """End every note at `tick`: later notes are dropped, sounding ones are shortened."""
+    def cut(self, tick: int, voice: str | None = None) -> None:
+        """End every note (of `voice`, or of every voice) at `tick`: later ones are dropped,
+        sounding ones are shortened."""
         with self._lock:
-            self._notes = [[on, min(off, tick), *rest] for on, off, *rest in self._notes if on < tick]
+            kept = []
+            for note in self._notes:
+                if voice is not None and note[5] != voice:
+                    kept.append(note)
+                elif note[0] < tick:
+                    kept.append([note[0], min(note[1], tick), *note[2:]])
+            self._notes = kept
 
     @property
     def note_count(self) -> int:
@@ -39,13 +59,26 @@ class MidiFileRecorder:
 
     def midi_file(self) -> mido.MidiFile:
         with self._lock:
-            timed: list[tuple[int, int, mido.Message | mido.MetaMessage]] = []
-            for tick, bpm in self._tempi:
-                timed.append((tick, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))))
-            for on, off, pitch, velocity, channel in self._notes:
+            tempi = [(tick, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+                     for tick, bpm in self._tempi]
+            by_voice: dict[str, list] = {}
+            for on, off, pitch, velocity, channel, voice in self._notes:
+                timed = by_voice.setdefault(voice, [])
                 timed.append((on, 2, mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)))
                 timed.append((off, 1, mido.Message("note_off", note=pitch, velocity=0, channel=channel)))
-        timed.sort(key=lambda item: (item[0], item[1]))  # tempo, then offs, then ons at a tick
+        if len(by_voice) <= 1:
+            midi = mido.MidiFile(type=0, ticks_per_beat=FILE_TICKS_PER_BEAT)
+            midi.tracks.append(self._track(tempi + next(iter(by_voice.values()), [])))
+            return midi
+        midi = mido.MidiFile(type=1, ticks_per_beat=FILE_TICKS_PER_BEAT)
+        midi.tracks.append(self._track(tempi))
+        for voice, timed in by_voice.items():
+            midi.tracks.append(self._track([(self.start_tick, -1, mido.MetaMessage("track_name", name=voice))]
+                                           + timed))
+        return midi
+
+    def _track(self, timed: list) -> mido.MidiTrack:
+        timed.sort(key=lambda item: (item[0], item[1]))  # name, tempo, then offs, then ons at a tick
         track = mido.MidiTrack()
         last = 0
         for tick, _, message in timed:
@@ -53,9 +86,7 @@ class MidiFileRecorder:
             track.append(message.copy(time=file_tick - last))
             last = file_tick
         track.append(mido.MetaMessage("end_of_track", time=0))
-        midi = mido.MidiFile(type=0, ticks_per_beat=FILE_TICKS_PER_BEAT)
-        midi.tracks.append(track)
-        return midi
+        return track
 
     def write(self) -> Path:
         """Write the whole take (atomically: a reader never sees half a file)."""

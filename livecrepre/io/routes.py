@@ -2,7 +2,8 @@
 
     osc://HOST:PORT/ADDRESS   OSC bundle per note, timetagged, sent ahead (see io/osc.py)
     midi:PORT[:CHANNEL]       note_on/note_off at the note's wall time (PORT: name, substring, index, virtual)
-    file:PATH.mid             recorded at tick times, written as a standard MIDI file
+    file:PATH.mid             recorded at tick times, written as a standard MIDI file (voices naming
+                              the same file share it, a track each)
     print                     a readable line per note, at the note's wall time
     a Python callable         called with the Event at the note's wall time
 
@@ -36,8 +37,9 @@ class Route:
     def send(self, event: Event, dispatcher) -> None:
         raise NotImplementedError
 
-    def cut(self, tick: int) -> None:
-        """Notes recorded by the route itself end at `tick` (dispatcher routes are cut by the ledger)."""
+    def cut(self, tick: int, voice: str | None = None) -> None:
+        """Notes recorded by the route itself (of `voice`, or all) end at `tick` (dispatcher routes
+        are cut by the ledger)."""
 
     def silence(self) -> None:
         """Extra silencing after the ledger was flushed (e.g. MIDI all-notes-off)."""
@@ -86,13 +88,14 @@ class FileRoute(Route):
         self.spec, self.recorder = spec, recorder
 
     def send(self, event, dispatcher):
-        self.recorder.add_note(event.start_tick, event.end_tick, event.pitch, event.velocity)
+        self.recorder.add_note(event.start_tick, event.end_tick, event.pitch, event.velocity,
+                               voice=event.voice)
 
     def tempo(self, tick: int, bpm: float) -> None:
         self.recorder.tempo(tick, bpm)
 
-    def cut(self, tick):
-        self.recorder.cut(tick)
+    def cut(self, tick, voice=None):
+        self.recorder.cut(tick, voice)
 
     def close(self):
         self.recorder.write()
