@@ -148,6 +148,7 @@ def train_parser(parser_class=argparse.ArgumentParser, prog: str = "livecrepre t
     parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default {defaults.lr})")
     parser.add_argument("--patience", type=int, default=3,
                         help="stop when held-out loss has not improved for this many epochs (default 3)")
+    parser.add_argument("--no-progress", action="store_true", help="epoch lines only, no progress bar")
     return parser
 
 
@@ -196,7 +197,7 @@ def train(argv: list[str]) -> int:
           f"{len(dataset.split(True))} held out" + (f", from {init.name}" if init else ""))
     with stop_on_ctrl_c() as stop:
         model, summary = train_model(args.kind, dataset, config, init=init, patience=args.patience,
-                                      progress=True, stop=stop)
+                                      progress=not args.no_progress, stop=stop)
     path = save_trained(args.out, model, summary, dataset, name=name)
     print(f"wrote {path} (best epoch {summary['best_epoch']}: held-out {summary['heldout_nll']:.3f} "
           f"nats/{UNITS[args.kind]}, {summary['train_seconds']:.0f} s); loss curve {path}.png")

@@ -225,7 +225,7 @@ class CrepreMagics(Magics):
 
     @line_magic
     def train(self, line):
-        """Train a model on a background thread while the music keeps playing.
+        """Train a model in a background process while the music keeps playing.
 
         %train melody|char|mdrnn --data riffs.data --out riffs.ckpt [--epochs 20] [--from MODEL]
                [--units --layers --embed --seq-len --batch --lr --seed --patience --mixtures]
@@ -255,9 +255,8 @@ class CrepreMagics(Magics):
                 raise UsageError(f"%train: {message}")
 
         args = train_parser(Parser, prog="%train").parse_args(words)
-        dataset, config, init, name = self._call(prepare_training, args)
-        self.jobs.append(TrainingJob(args.kind, dataset, config, args.out, name, init=init,
-                                     patience=args.patience))
+        dataset, _, _, name = self._call(prepare_training, args)
+        self.jobs.append(TrainingJob(words, args.out, name))  # checked here, trained in a child process
         print(f"training {name} in the background ({len(dataset.split(False))} pieces, "
               f"{len(dataset.split(True))} held out); %train status to follow it")
 

@@ -215,8 +215,11 @@ def save_checkpoint(path: str | Path, network_or_model, meta: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     full_meta = {**meta, "kind": model.kind, "config": model.config, "format": "livecrepre/1"}
     text = json.dumps(full_meta, indent=1, sort_keys=True, default=float)
-    save_file(_flat_params(model.params), str(path), metadata={"livecrepre": text})
-    path.with_name(path.name + ".json").write_text(text + "\n")
+    try:
+        save_file(_flat_params(model.params), str(path), metadata={"livecrepre": text})
+        path.with_name(path.name + ".json").write_text(text + "\n")
+    except Exception as exc:  # noqa: BLE001 - a folder in the way, a full disk: one line
+        raise LivecrepreError(f"cannot write checkpoint {path}: {str(exc).splitlines()[0][:120]}") from None
     return path
 
 

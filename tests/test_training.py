@@ -176,6 +176,31 @@ def test_train_magic_learns_in_the_background_while_the_music_plays(riffs, tmp_p
         shell.run_line_magic("train", "melody --data nowhere.data --out x.ckpt")
 
 
+def test_train_stop_keeps_the_best_epoch_and_a_failing_training_is_one_line(riffs, tmp_path, shell, capsys):
+    build_midi_dataset(riffs, report=lambda line: None).save(tmp_path / "riffs.data")
+    magics = shell.magics_manager.registry["CrepreMagics"]
+    shell.run_line_magic("train", f"melody --data {tmp_path / 'riffs.data'} --out {tmp_path / 'long.ckpt'} "
+                                  "--epochs 500 --patience 500 --units 32 --embed 16 --seq-len 32")
+    job = magics.jobs[-1]
+    deadline = time.monotonic() + 120
+    while not any(line.startswith("epoch 2/") for line in job.lines) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shell.run_line_magic("train", "stop")
+    assert job.wait(timeout=60), "training did not stop"
+    assert job.result == tmp_path / "long.ckpt" and job.result.is_file() and job.error is None
+    assert any(line.startswith("stopped:") for line in job.lines)
+    assert "long -> " in capsys.readouterr().out  # %train stop shows each job's status
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x.ckpt").mkdir()  # the checkpoint path is a folder: cannot be written
+    shell.run_line_magic("train", f"melody --data {tmp_path / 'riffs.data'} --out {tmp_path / 'taken' / 'x.ckpt'} "
+                                  "--epochs 1 --units 16 --embed 8 --seq-len 16")
+    job = magics.jobs[-1]
+    assert job.wait(timeout=120)
+    assert job.result is None and job.error.startswith(f"cannot write checkpoint {tmp_path / 'taken' / 'x.ckpt'}")
+    assert job.lines[-1] == f"failed: {job.error}"
+
+
 def test_nan_loss_stops_training_with_one_line(riffs):
     from livecrepre.errors import LivecrepreError
 
