@@ -10,10 +10,15 @@ with the time of parsing). Two conditions, one engine each:
 
 - idle: the main thread just sleeps;
 - loaded: the main thread runs a jitted JAX function (256x256 matmuls) in a loop while another
-  thread does pure-Python busy work.
+  thread does pure-Python busy work;
+- performer at work: the main thread does what a performer's commands do between notes, over and
+  over: loads checkpoints and parses an ABC tune with music21 (much allocation, so the cyclic
+  garbage collector runs); once as the engine runs it (the heap frozen at start with gc.freeze),
+  once with the heap unfrozen after start, as before that fix.
 
     .venv/bin/python benchmarks/event_lateness.py
 """
+import gc
 import os
 import socket
 import threading
@@ -26,7 +31,7 @@ from flax import nnx
 from pythonosc.osc_bundle import OscBundle
 
 import livecrepre as lc
-from livecrepre.models import MelodyRNN, Model
+from livecrepre.models import MelodyRNN, Model, load_model
 
 BPM, SECONDS = 180, 20.0
 TICK = 60 / BPM / 4
@@ -52,6 +57,24 @@ def python_work(stop: threading.Event) -> None:
         sum(i * i for i in range(2000))
 
 
+TUNE = """X:1
+T:Benchmark reel
+M:4/4
+L:1/8
+K:D
+|:dAFA dAFA|dAFA GBAF|dAFA dAFA|Beed cAAG:|
+|:FAdA FAdA|GBdB GBdB|FAdA FAdA|Beed cAAG:|
+"""
+
+
+def performer_work() -> None:
+    import music21
+
+    load_model("chorale")
+    load_model("abc")
+    music21.converter.parse(TUNE, format="abc")
+
+
 def run(condition: str, grid: Model, realtime: bool = True) -> dict:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # read after the run
@@ -72,15 +95,34 @@ def run(condition: str, grid: Model, realtime: bool = True) -> dict:
         jax_work(x).block_until_ready()  # compile before the clock starts
         helper = threading.Thread(target=python_work, args=(stop,), daemon=True)
         helper.start()
+    performer = condition.startswith("performer")
+    if performer:
+        performer_work()  # imports music21 before the clock starts
     engine.start()
+    if condition.endswith("unfrozen"):
+        gc.unfreeze()
+    gc_pauses = []
+    timing = {}
+
+    def time_collections(phase, info):
+        if info["generation"] == 2:
+            timing[phase] = time.perf_counter()
+            if phase == "stop":
+                gc_pauses.append(timing["stop"] - timing["start"])
+
+    gc.callbacks.append(time_collections)
     end, loops = time.perf_counter() + SECONDS, 0
     while time.perf_counter() < end:
         if loaded:
             x = jax_work(x).block_until_ready()
             loops += 1
+        elif performer:
+            performer_work()
+            loops += 1
         else:
             time.sleep(0.05)
     late_ticks = engine.late_ticks
+    gc.callbacks.remove(time_collections)
     engine.stop()
     stop.set()
     if helper:
@@ -100,27 +142,30 @@ def run(condition: str, grid: Model, realtime: bool = True) -> dict:
     ms = np.array(lateness) * 1e3
     return {"condition": condition, "events": len(ms), "p50": np.percentile(ms, 50),
             "p99": np.percentile(ms, 99), "max": ms.max(), "osc": len(tt), "deviation": deviation,
-            "late_ticks": late_ticks, "loops": loops}
+            "late_ticks": late_ticks, "loops": loops, "gc": gc_pauses}
 
 
 def main():
     load_before = os.getloadavg()[0]
     grid = grid_model()
     results = [run("idle", grid), run("loaded", grid),
-               run("loaded, dispatcher at normal priority", grid, realtime=False)]
+               run("loaded, dispatcher at normal priority", grid, realtime=False),
+               run("performer at work", grid), run("performer at work, heap unfrozen", grid)]
     print(f"{BPM} bpm, 16ths ({TICK * 1e3:.1f} ms apart), {SECONDS:g} s per condition; voices: shipped "
           f"melody + a note-every-tick grid model, callable routes; lateness = call time - scheduled time; "
           f"{os.cpu_count()} CPUs, 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n")
-    print("| condition | events | p50 ms | p99 ms | max ms | OSC timetag max deviation µs |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| condition | events | p50 ms | p99 ms | max ms | OSC timetag max deviation µs | full GCs, longest ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['condition']} | {r['events']} | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.3f} "
-              f"| {r['deviation']:.2f} ({r['osc']} bundles) |")
+              f"| {r['deviation']:.2f} ({r['osc']} bundles) "
+              f"| {len(r['gc'])}, {max(r['gc'], default=0) * 1e3:.1f} |")
     loaded = results[1]
     print(f"\nThe dispatcher thread asks for SCHED_FIFO priority (Engine(realtime=True), the default); "
-          f"the last row turns that off.")
+          f"the third row turns that off.")
     print(f"Loaded: {loaded['loops']} jitted JAX calls on the main thread (8 x 256x256 matmul each) "
-          f"plus a pure-Python busy thread. Ticks generated after their own start time: "
+          f"plus a pure-Python busy thread. Performer at work: {results[3]['loops']} and {results[4]['loops']} "
+          f"rounds of two checkpoint loads and an ABC parse. Ticks generated after their own start time: "
           + ", ".join(f"{r['condition']} {r['late_ticks']}" for r in results) + ".")
 
 
