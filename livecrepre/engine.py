@@ -42,10 +42,11 @@ from .io.routes import FileRoute, Route, parse_route
 from .models import Model, load_model
 from .performance_log import PerformanceLog, model_checksum, quote
 from .sketches import DEADLINE, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
-from .sampling import fade_fn, warm_up_fade
+from .sampling import BLOCK_TICKS, fade_fn, generate_blocks, warm_up_batches, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays
 
 AT_CHOICES = ("now", "beat", "bar")
+BATCHED_FAMILIES = ("melody", "text")  # voices reading one token per tick, which batch together
 _engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 
 
@@ -108,8 +109,11 @@ class Engine:
 
     def __init__(self, bpm: float = 120, seed: int | None = None, ticks_per_beat: int = 4,
                  beats_per_bar: int = 4, lookahead: float = 0.1, echo_errors: bool = True,
-                 realtime: bool = True, log=None):
+                 realtime: bool = True, log=None, batch_voices: bool = True):
         self._bpm = check_bpm(bpm)
+        self.batch_voices = batch_voices  # voices of one model step in one call (False: one by one)
+        self.batched_calls = 0  # blocks generated for several voices at once, for status and tests
+        self._models: dict[str, Model] = {}  # loaded once per checksum: voices share the object
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
         self.ticks_per_beat = int(ticks_per_beat)
         self.beats_per_bar = int(beats_per_bar)
@@ -319,7 +323,7 @@ class Engine:
         at = check_at(at)
         if not (isinstance(velocity, int) and 1 <= velocity <= 127):
             raise LivecrepreError(f"velocity must be a whole number 1-127, not {velocity!r}")
-        loaded = self._load(model)
+        loaded = self._load(model, name)
         extra = {}
         if sigma is not None:
             extra["sigma"] = self._check_sigma(sigma, loaded.family, name)
@@ -363,7 +367,7 @@ class Engine:
         at = check_at(at)
         voice = self._voice(name)
         fade_ticks = self._check_fade(fade, voice) if fade is not None else 0
-        loaded = self._load(model)
+        loaded = self._load(model, name)
         voice.check_swap(loaded)
         if fade_ticks:  # compiled here, never on the clock, for each model the voice may hold
             # when the swap lands: its own, or the one an earlier swap still waiting brings in
@@ -554,9 +558,16 @@ class Engine:
         return played
 
     # -- what the caller's thread prepares ----------------------------------------------------
-    def _load(self, spec) -> Model:
+    def _load(self, spec, voice: str) -> Model:
+        """The model, compiled and warmed up here (never on the clock's threads), for `voice`: one
+        object per checkpoint, so that voices playing it are batched; the batch size they will
+        need with this voice among them is compiled too."""
         model = load_model(spec)
-        prepare(model)  # compile and import here, never on the clock's threads
+        model = self._models.setdefault(model_checksum(model), model)
+        prepare(model)
+        if model.family in BATCHED_FAMILIES and self.batch_voices:
+            sharing = {name for name, v in list(self.voices.items()) if v.model is model} | {voice}
+            warm_up_batches(model, len(sharing))
         gc.freeze()  # see start()
         return model
 
@@ -667,6 +678,8 @@ class Engine:
         start = self.tempo.time_of(tick)
         if self._running and now() > start:
             self.late_ticks += 1
+        if self.batch_voices and len(self.voices) > 1:
+            self._generate_in_batches(tick)
         for voice in list(self.voices.values()):
             try:
                 played = voice.events_at(tick, self.tempo)
@@ -706,6 +719,30 @@ class Engine:
         with self._lock:
             self._tick(tick)
             self._next_tick = tick + 1
+
+    def _generate_in_batches(self, tick: int) -> None:
+        """Voices playing one model get their next blocks from one batched call when one of them
+        needs a block for this tick; the others of the group whose buffer ends within a block are
+        topped up in the same call, so the group stays in step. A voice alone, fading or of
+        another family generates by itself in events_at, as does any voice when no compiled batch
+        size fits (the generator thread never compiles)."""
+        groups: dict[int, list] = {}
+        for voice in self.voices.values():
+            until = voice.batch_until(tick)
+            if until is not None and voice.stream.batchable():
+                groups.setdefault(id(voice.stream.model), []).append((voice.stream, until))
+        for members in groups.values():
+            while len(members) > 1 and any(s.generated_until < until for s, until in members):
+                batch = [s for s, until in members if s.generated_until < until + BLOCK_TICKS]
+                blocks = generate_blocks(batch[0].model, [s.block_inputs() for s in batch])
+                if blocks is None:
+                    break
+                self.batched_calls += 1
+                for stream, block in zip(batch, blocks):
+                    try:
+                        stream.take_block(*block)
+                    except FloatingPointError:  # its voice fails alone, in events_at
+                        members = [m for m in members if m[0] is not stream]
 
     def _event(self, voice: Voice, p: Played) -> Event:
         tick, offset = whole_ticks(p.start)

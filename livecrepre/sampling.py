@@ -24,6 +24,7 @@ from .mdn import sample_mixture
 from .models import Model
 
 BLOCK_TICKS = 16  # ticks generated per call; a lax.scan is far cheaper per step than one call each
+BATCH_SIZES = (2, 4, 8, 16, 32, 64)  # voices of one model are stepped together, padded to one of these
 PRIME_STEPS = 64  # recent tokens (or gestures) a swapped-in model is fed before it takes over
 
 
@@ -49,7 +50,8 @@ def _sample_token(logits, key, tick, temperature, barred, hold_token: int | None
     return jax.random.categorical(jax.random.fold_in(key, tick), logits / temperature).astype(jnp.int32)
 
 
-def _make_block_fn(graphdef, hold_token: int | None):
+def _block_generator(graphdef, hold_token: int | None):
+    """One voice's next BLOCK_TICKS tokens (not yet compiled: jitted alone or batched)."""
     def generate(params, state, prev_token, key, start_tick, temperature, origin, barred):
         network = nnx.merge(graphdef, params)
 
@@ -63,7 +65,18 @@ def _make_block_fn(graphdef, hold_token: int | None):
         (state, _), (states_before, tokens) = jax.lax.scan(body, (state, prev_token), ticks)
         return state, tokens, states_before
 
-    return jax.jit(generate)
+    return generate
+
+
+def _make_block_fn(graphdef, hold_token: int | None):
+    return jax.jit(_block_generator(graphdef, hold_token))
+
+
+def _make_batch_block_fn(graphdef, hold_token: int | None):
+    """Several voices of one model in one call: the weights are shared, every other argument has a
+    leading voice axis. One matrix-matrix product per step instead of one matrix-vector product
+    per voice."""
+    return jax.jit(jax.vmap(_block_generator(graphdef, hold_token), in_axes=(None, 0, 0, 0, 0, 0, 0, 0)))
 
 
 def _make_fade_block_fn(graphdef_old, graphdef_new, hold_token: int | None):
@@ -186,6 +199,49 @@ def generate_block(model: Model, state, prev_token: int, key, start_tick: int, t
         model.params, state, np.int32(prev_token), as_key(key), np.int32(start_tick),
         np.float32(temperature), np.int32(origin), np.int32(barred))
     return jax.device_get((new_state, tokens, states_before))
+
+
+def batch_size_for(voices: int) -> int | None:
+    """The compiled batch size that holds this many voices (None above the largest)."""
+    return next((size for size in BATCH_SIZES if size >= voices), None)
+
+
+def batch_block_fn(model: Model, size: int, compile_if_missing: bool = True):
+    """The compiled generator for `size` voices of this structure (None if not compiled yet and
+    `compile_if_missing` is false: the generator thread never compiles)."""
+    return _cached(model.structure + ("batch", size),
+                   lambda: _make_batch_block_fn(model.graphdef, _hold_token(model)), compile_if_missing)
+
+
+def warm_up_batches(model: Model, voices: int) -> None:
+    """Compile and run once, on the caller's thread, every batch size up to the one `voices`
+    voices of this model need."""
+    largest = batch_size_for(voices) or BATCH_SIZES[-1]
+    for size in BATCH_SIZES:
+        if size > largest:
+            break
+        if batch_block_fn(model, size, compile_if_missing=False) is None:
+            one = (model.initial_state(), start_token(model), jax.random.PRNGKey(0), 0, 1.0, 0, -1)
+            generate_blocks(model, [one] * size, compile_if_missing=True)
+
+
+def generate_blocks(model: Model, inputs: list[tuple], compile_if_missing: bool = False):
+    """generate_block for several voices of one model in one call. `inputs` holds, per voice,
+    (state, prev_token, key, start_tick, temperature, origin, barred); returns, per voice,
+    (state after, tokens, state before each tick) on the host, or None when no compiled batch size
+    fits (the voices then generate one by one)."""
+    size = batch_size_for(len(inputs))
+    fn = batch_block_fn(model, size, compile_if_missing) if size else None
+    if fn is None:
+        return None
+    padded = list(inputs) + [inputs[0]] * (size - len(inputs))  # padding rows are thrown away
+    states, prev, keys, starts, temperatures, origins, barred = zip(*padded)
+    new_states, tokens, states_before = jax.device_get(fn(
+        model.params, jax.tree.map(lambda *leaves: np.stack(leaves), *states),
+        np.asarray(prev, np.int32), np.stack([as_key(k) for k in keys]), np.asarray(starts, np.int32),
+        np.asarray(temperatures, np.float32), np.asarray(origins, np.int32), np.asarray(barred, np.int32)))
+    return [(jax.tree.map(lambda leaf: leaf[i], new_states), tokens[i],
+             jax.tree.map(lambda leaf: leaf[i], states_before)) for i in range(len(inputs))]
 
 
 def generate_gesture(model: Model, state, prev, key, index: int, pi_temp: float, sigma_temp: float):

@@ -61,6 +61,11 @@ class Voice:
         """The events starting in [tick, tick + 1); ticks are asked for in order."""
         raise NotImplementedError
 
+    def batch_until(self, tick: int) -> int | None:
+        """For voices whose token stream can be generated in a batch with other voices of its
+        model: the position this tick will read up to (exclusive). None: it generates alone."""
+        return None
+
     def set_temperature(self, temperature: float, tick: int) -> int:
         """Returns the tick from which the new temperature decides."""
         raise NotImplementedError

@@ -28,9 +28,12 @@ class MelodyVoice(TokenVoice):
         self.stream = TokenStream(model, self.key, self.temperature, first, START_TOKEN)
         self.stream.frozen = self.start_tick
 
+    def batch_until(self, tick: int) -> int:
+        return tick + HORIZON + 1
+
     def events_at(self, tick: int, tempo) -> list[Played]:
         stream = self.stream
-        stream.ensure(tick + HORIZON + 1)
+        stream.ensure(self.batch_until(tick))
         token = stream.token_at(tick)
         played = []
         if token < NOTE_OFF:

@@ -19,6 +19,9 @@ class TextVoice(TokenVoice):
         self._word: list[str] = []
         self.text = ""  # the last few hundred characters written, for status and tests
 
+    def batch_until(self, tick: int) -> int:
+        return tick + 1
+
     def events_at(self, tick: int, tempo) -> list[Played]:
         char = self.model.alphabet[self.stream.token_at(tick)]
         self.stream.frozen = tick + 1

@@ -62,16 +62,28 @@ class TokenStream:
         self.fade: Fade | None = None
 
     def _generate(self) -> None:
-        if self.fade is not None and self._gen >= self.fade.end:  # the new model goes on alone
-            self._settle()
-        if self.fade is not None:
-            state, tokens, states = generate_fade_block(
-                self.fade.old, self.fade.new, self._gen_state, self._gen_prev, self.key, self._gen,
-                self.temperature, self.origin, self.barred, self.fade.start, self.fade.length)
+        if self.batchable():
+            self.take_block(*generate_block(self.model, *self.block_inputs()))
         else:
-            state, tokens, states = generate_block(self.model, self._gen_state, self._gen_prev,
-                                                   self.key, self._gen, self.temperature, self.origin,
-                                                   self.barred)
+            self.take_block(*generate_fade_block(
+                self.fade.old, self.fade.new, self._gen_state, self._gen_prev, self.key, self._gen,
+                self.temperature, self.origin, self.barred, self.fade.start, self.fade.length))
+
+    def batchable(self) -> bool:
+        """Whether its next block comes from its model alone, so that it can be generated in a
+        batch with other streams of that model: not during a fade, which steps two models (a fade
+        that has ended is settled here: the new model goes on alone)."""
+        if self.fade is not None and self._gen >= self.fade.end:
+            self._settle()
+        return self.fade is None
+
+    def block_inputs(self) -> tuple:
+        """(state, prev_token, key, start_tick, temperature, origin, barred) of the next block."""
+        return (self._gen_state, self._gen_prev, self.key, self._gen, self.temperature, self.origin,
+                self.barred)
+
+    def take_block(self, state, tokens, states) -> None:
+        """The next block, generated here or in a batch."""
         if not all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state)):
             raise FloatingPointError(f"{self.model.name} returned NaN or infinity")
         tokens = np.asarray(tokens, dtype=np.int32)
