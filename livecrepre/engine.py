@@ -140,7 +140,6 @@ class Engine:
         self._swapping_to: dict[str, Model] = {}  # per voice, the model its latest swap brings in
         self._files: dict = {}  # file routes by resolved path, shared by the voices recording there
         self._watcher = SketchWatcher(self.report)
-        self._bar_worker = _Chores("livecrepre-every-bar")  # sketches' every_bar, off the clock
         # A replay (replay.py) steps the engine off the clock: no deadlines, no every_bar, and the
         # sketch calls the live session skipped, as (tick, log command), skipped again.
         self.offline = False
@@ -514,7 +513,10 @@ class Engine:
             if sketch.take_pending():
                 self._log_sketch(sketch, tick, f"version={sketch.version} ")
             if sketch.hook("every_bar") is not None and not self.offline:
-                self._bar_worker.submit(self._every_bar, sketch, tick // self._bar_ticks + 1)
+                bar = tick // self._bar_ticks + 1
+                if not sketch.every_bar(partial(self._every_bar, sketch, bar)) and sketch.bars_skipped == 1:
+                    self.report(f"sketch {sketch.name}: every_bar is still running from an earlier bar; "
+                                f"skipped at bar {bar} and until it returns")
 
     def _every_bar(self, sketch: Sketch, bar: int) -> None:
         hook = sketch.hook("every_bar")

@@ -93,6 +93,9 @@ class Sketch:
         self._lock = threading.Lock()
         self._runner = _Runner(f"livecrepre-sketch-{name}")
         self._late: Future | None = None  # a transform still running past its deadline
+        self._bar_runner = _Runner(f"livecrepre-sketch-{name}-every-bar")
+        self._bar_call: Future | None = None
+        self.bars_skipped = 0  # bar lines passed while an every_bar call was still running
 
     def transform(self, notes: list, deadline: float | None = DEADLINE) -> list | None:
         """This tick's notes through the working transform, on the sketch's own thread, so that a
@@ -113,6 +116,16 @@ class Sketch:
             self._late = future
             raise TimeoutError(f"transform took longer than {deadline * 1000:.0f} ms; "
                                f"skipped for this tick") from None
+
+    def every_bar(self, call) -> bool:
+        """Start `call` (the every_bar hook with its arguments) on the sketch's own bar thread,
+        unless the one started at an earlier bar is still running; returns whether it started."""
+        if self._bar_call is not None and not self._bar_call.done():
+            self.bars_skipped += 1
+            return False
+        self.bars_skipped = 0
+        self._bar_call = self._bar_runner.run(call)
+        return True
 
     def plays_on(self, voice: str) -> bool:
         return self.voices is None or voice in self.voices

@@ -45,6 +45,7 @@ def osc_receiver():
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     dispatcher.port = server.server_address[1]
+    dispatcher.server = server
     yield dispatcher
     server.shutdown()
     server.server_close()

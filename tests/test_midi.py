@@ -171,6 +171,35 @@ def test_unreachable_port_is_one_line(jack, engine):
     keep.wait_for(3)
 
 
+def test_receivers_that_disappear_mid_performance_stop_nothing(jack, engine, osc_receiver, tmp_path):
+    """The synth's MIDI input and the OSC receiver go away while a voice plays to them: that voice
+    goes on (its take has every note released), the other voice keeps every tick."""
+    synth = MidiReceiver("crepre-synth")
+    take, grid = tmp_path / "take.mid", Collector()
+    try:
+        engine.start()
+        engine.voice("lead", constant_model(62), to=["midi:crepre-synth", f"osc://127.0.0.1:{osc_receiver.port}/lead",
+                                                     f"file:{take}"])
+        engine.voice("grid", constant_model(40), to=[grid])
+        grid.wait_for(8)
+        synth.close()  # the MIDI receiver's port vanishes
+        osc_receiver.server.shutdown()
+        osc_receiver.server.server_close()  # and the OSC receiver's socket
+        heard = len(synth.notes())
+        started = len(grid.events)
+        grid.wait_for(started + 16)
+        late = engine.late_ticks
+        engine.stop()
+    finally:
+        synth.close()
+    assert heard > 0 and late == 0
+    ticks = [e.tick for _, e in grid.events]
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))  # not one tick missing
+    _, notes = read_notes(take)  # every recorded note released
+    assert len(notes) >= len(ticks) - 2
+    assert not [m for _, m in engine.errors if "grid" in m]
+
+
 # -- files -------------------------------------------------------------------------------------
 
 def read_notes(path):

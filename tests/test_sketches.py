@@ -161,3 +161,22 @@ def test_a_sketch_stuck_in_a_loop_costs_the_clock_one_deadline(sketch_dir, engin
     assert engine.late_ticks == 0
     reports = [m for _, m in engine.errors if m.startswith("sketch stuck:")]
     assert reports == ["sketch stuck: transform took longer than 10 ms; skipped for this tick"]
+
+
+def test_an_every_bar_stuck_in_a_loop_is_skipped_and_reported_once(sketch_dir, engine):
+    (sketch_dir / "conductor.py").write_text(
+        "import time\n\ndef every_bar(bar, engine):\n    if bar == 2:\n        time.sleep(2.5)\n"
+        "    engine.temp('lead', 1.0 + bar / 10)\n")
+    notes = Collector()
+    engine.voice("lead", constant_model(60), to=[notes])
+    engine.sketch("conductor")
+    engine.sketch("transpose", voice="lead")  # another sketch goes on meanwhile
+    engine.start()
+    notes.wait_for(16 * 5 + 4, timeout=12)  # five bars at 240 bpm
+    engine.stop()
+    reports = [m for _, m in engine.errors if m.startswith("sketch conductor:")]
+    assert reports == ["sketch conductor: every_bar is still running from an earlier bar; "
+                       "skipped at bar 3 and until it returns"]
+    assert notes.ticks == list(range(notes.ticks[0], notes.ticks[0] + len(notes.ticks)))
+    assert all(e.pitch == 67 for _, e in notes.events)  # transpose kept playing every note
+    assert engine.late_ticks == 0
