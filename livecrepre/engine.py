@@ -44,6 +44,7 @@ from .performance_log import PerformanceLog, model_checksum, quote
 from .sketches import DEADLINE, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import BLOCK_TICKS, fade_fn, generate_blocks, warm_up_batches, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays
+from .voices.tokens import TokenVoice
 
 AT_CHOICES = ("now", "beat", "bar")
 BATCHED_FAMILIES = ("melody", "text")  # voices reading one token per tick, which batch together
@@ -113,7 +114,7 @@ class Engine:
         self._bpm = check_bpm(bpm)
         self.batch_voices = batch_voices  # voices of one model step in one call (False: one by one)
         self.batched_calls = 0  # blocks generated for several voices at once, for status and tests
-        self._models: dict[str, Model] = {}  # loaded once per checksum: voices share the object
+        self._models: dict[tuple, Model] = {}  # loaded once per checkpoint: voices share the object
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
         self.ticks_per_beat = int(ticks_per_beat)
         self.beats_per_bar = int(beats_per_bar)
@@ -368,7 +369,10 @@ class Engine:
         fade_ticks = self._check_fade(fade, voice) if fade is not None else 0
         loaded = self._load(model, name)
         voice.check_swap(loaded)
-        if fade_ticks:  # compiled here, never on the clock, for each model the voice may hold
+        needs_fade_fn = fade_ticks and isinstance(voice, TokenVoice)  # gestures mix outside jit
+        if fade_ticks:
+            voice.check_fade(loaded)
+        if needs_fade_fn:  # compiled here, never on the clock, for each model the voice may hold
             # when the swap lands: its own, or the one an earlier swap still waiting brings in
             for old in {id(m): m for m in (voice.model, self._swapping_to.get(name, voice.model))}.values():
                 warm_up_fade(old, loaded)
@@ -380,7 +384,7 @@ class Engine:
                 raise LivecrepreError(f"voice {name} was removed before the swap")
             voice.check_swap(loaded)  # the voice may have been replaced meanwhile
             ticks = fade_ticks
-            if ticks and fade_fn(voice.model, loaded, compile_if_missing=False) is None:
+            if needs_fade_fn and fade_fn(voice.model, loaded, compile_if_missing=False) is None:
                 self.report(f"swap {name}: the voice changed model before the fade; swapped without it")
                 ticks = 0
             voice.swap(loaded, tick, ticks)
@@ -394,8 +398,8 @@ class Engine:
         if not math.isfinite(bars) or bars <= 0 or bars > 64:
             raise LivecrepreError(f"--fade takes a number of bars above 0 (at most 64), not {fade!r}")
         if not voice.can_fade:
-            raise LivecrepreError(f"voice {voice.name} plays {voice.family}: --fade is for melody voices; "
-                                  f"swap without it")
+            raise LivecrepreError(f"voice {voice.name} plays {voice.family}: --fade is for melody, text "
+                                  f"and gesture voices; swap without it")
         return max(1, round(bars * self.ticks_per_beat * self.beats_per_bar))
 
     def temp(self, name: str, temperature=None, at: str = "now", sigma=None) -> int:
@@ -565,7 +569,8 @@ class Engine:
         object per checkpoint, so that voices playing it are batched; the batch size they will
         need with this voice among them is compiled too."""
         model = load_model(spec)
-        model = self._models.setdefault(model_checksum(model), model)
+        same = (model_checksum(model), model.name, repr(sorted(model.meta.items())))  # a checkpoint's
+        model = self._models.setdefault(same, model)  # checksum covers its metadata; Python's may not
         prepare(model)
         if model.family in BATCHED_FAMILIES and self.batch_voices:
             sharing = {name for name, v in list(self.voices.items()) if v.model is model} | {voice}

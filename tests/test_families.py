@@ -169,8 +169,9 @@ def test_sigma_and_wrong_family_swaps_are_one_line_and_the_voice_keeps_its_model
     assert any("route file:take.mid takes notes; voice hand plays gestures" in m for _, m in engine.errors)
     with pytest.raises(LivecrepreError, match="melody plays melody; voice hand plays gesture and keeps gesture"):
         engine.swap("hand", "melody")
-    with pytest.raises(LivecrepreError, match="--fade is for melody voices"):
-        engine.swap("hand", "gesture", fade=2)
+    with pytest.raises(LivecrepreError, match="--fade is for melody, text and gesture voices"):
+        engine.voice("tune", "abc", to=[Collector()])
+        engine.swap("tune", "abc", fade=2)
     with pytest.raises(LivecrepreError, match="sigma must be 0 or more"):
         engine.temp("hand", sigma=-1)
     assert engine.voices["lead"].model.name == "melody" and engine.voices["hand"].model.name == "gesture"
@@ -192,3 +193,65 @@ def test_a_gesture_voice_through_the_magics(shell, capsys):
     assert "hand: temp 1.2, sigma 0.1" in out and "temp 1.2   sigma 0.1 -> Collector()" in out and "hand: gesture at temp 1, sigma 0.3" in out
     assert all(e.kind == "gesture" for _, e in moves.events)
     shell.run_line_magic("crepre", "stop")
+
+
+def certain_gesture_model(x: float):
+    """An MDRNN whose one narrow Gaussian puts every gesture at (0.05 s, x, x)."""
+    from flax import nnx
+    import jax.numpy as jnp
+
+    from livecrepre.models import MDRNN, Model
+
+    net = MDRNN(dims=3, units=8, layers=1, mixtures=1, rngs=nnx.Rngs(0))
+    net.out.kernel.set_value(jnp.zeros_like(net.out.kernel.get_value()))
+    net.out.bias.set_value(jnp.array([0.0, 0.05, x, x, -7.0, -7.0, -7.0]))
+    return Model.from_network(net, f"at{x}")
+
+
+def certain_char_model(char: str, alphabet: str = "ab \n"):
+    """A char RNN that always writes `char`."""
+    from flax import nnx
+    import jax.numpy as jnp
+
+    from livecrepre.models import CharRNN, Model
+
+    net = CharRNN(vocab=len(alphabet), embed=8, units=8, layers=1, rngs=nnx.Rngs(0))
+    net.out.kernel.set_value(jnp.zeros_like(net.out.kernel.get_value()))
+    net.out.bias.set_value(jnp.full((len(alphabet),), -1e4).at[alphabet.index(char)].set(0.0))
+    return Model.from_network(net, f"writes-{char}", {"alphabet": alphabet})
+
+
+def fade_offline(model, into, ticks=96):
+    """A voice from tick 0, swapped at the second bar line with a two-bar fade, stepped offline."""
+    engine = lc.Engine(bpm=120, seed=3, log=False, echo_errors=False)
+    engine.voice("v", model, to=[Collector()])
+    engine.play_offline()
+    for tick in range(ticks):
+        if tick == 16:
+            engine.swap("v", into, fade=2)
+        engine.step(tick)
+    voice = engine.voices["v"]
+    engine.stop()
+    return voice
+
+
+def test_gesture_and_text_voices_crossfade_from_one_model_to_the_other():
+    voice = fade_offline(certain_gesture_model(0.1), certain_gesture_model(0.9))
+    by_tick = [(p.start, p.values[0]) for p in voice.history]
+    assert all(x == pytest.approx(0.1, abs=0.01) for t, x in by_tick if t < 16)
+    assert all(x == pytest.approx(0.9, abs=0.01) for t, x in by_tick if t >= 48)
+    first, second = ([x > 0.5 for t, x in by_tick if lo <= t < hi] for lo, hi in ((16, 32), (32, 48)))
+    assert 0 < np.mean(first) < np.mean(second) < 1  # the new model's share rises over the fade
+
+    voice = fade_offline(certain_char_model("a"), certain_char_model("b"))
+    written = voice.text  # one character per tick from tick 0
+    assert len(written) == 96 and set(written[:16]) == {"a"} and set(written[48:]) == {"b"}
+    # log-linear mixing of two certain distributions hands over at the fade's midpoint (tick 31)
+    assert set(written[16:31]) == {"a"} and set(written[32:48]) == {"b"}
+
+
+def test_a_text_fade_between_alphabets_is_one_line(engine):
+    engine.voice("words", certain_char_model("a"), to=[Collector()])
+    with pytest.raises(LivecrepreError, match="writes other characters than writes-a; swap without --fade"):
+        engine.swap("words", certain_char_model("x", alphabet="xy \n"), fade=1)
+    assert engine.voices["words"].model.name == "writes-a"

@@ -51,6 +51,9 @@ class Voice:
             raise LivecrepreError(f"{model.name} plays {model.family}; voice {self.name} plays "
                                   f"{self.family} and keeps {self.model.name}")
 
+    def check_fade(self, model: Model) -> None:
+        """On the caller's thread: one line when this voice cannot crossfade into `model`."""
+
     def _played(self, events: list[Played]) -> list[Played]:
         self.history.extend(events)
         self.notes_played += len(events)

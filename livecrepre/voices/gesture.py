@@ -3,6 +3,11 @@ one before, off the tick grid (the engine schedules them at their exact times).
 
 The voice samples one gesture ahead: when the engine asks for tick k it plays every gesture that
 falls before tick k + 1 and keeps the first one after. Temperatures act from the next sample.
+
+A crossfade steps both models on the same gestures and mixes their mixtures linearly (a mixture of
+the two mixtures): each gesture comes from the new model with probability w, rising from 1/length
+to 1 over the fade's ticks; the choice is drawn from the voice's key and the gesture's index, so a
+seeded session fades the same way every time.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ def clip_gesture(vector: np.ndarray, meta: dict) -> np.ndarray:
 class GestureVoice(Voice):
     family = "gesture"
     plays = "gestures"
+    can_fade = True
 
     def __init__(self, name, model, sigma: float = 1.0, **kwargs):
         super().__init__(name, model, **kwargs)
@@ -41,10 +47,20 @@ class GestureVoice(Voice):
         self._last_time: float | None = None  # when the previous gesture played (seconds)
         self._next: np.ndarray | None = None  # sampled, not yet played: (dt, x1..xn)
         self._sampled: deque[np.ndarray] = deque(maxlen=PRIME_STEPS)  # what a swapped-in model is fed
+        self._fading: tuple | None = None  # (old model, its state, first tick, length in ticks)
+        self._tick = 0  # the tick being played (a fade's weight is counted in ticks)
 
     def _sample(self) -> np.ndarray:
         self._state, vector = generate_gesture(self.model, self._state, self._prev, self.key,
                                                self._count, self.temperature, self.sigma)
+        if self._fading is not None:
+            old, old_state, first, length = self._fading
+            old_state, old_vector = generate_gesture(old, old_state, self._prev, self.key, self._count,
+                                                     self.temperature, self.sigma)
+            weight = min(1.0, (self._tick - first + 1) / length)
+            self._fading = None if weight >= 1 else (old, old_state, first, length)
+            draw = np.random.default_rng([int(k) for k in self.key] + [self._count]).random()
+            vector = vector if draw < weight else old_vector
         self._count += 1
         if not np.isfinite(vector).all():
             raise FloatingPointError(f"{self.model.name} returned NaN or infinity")
@@ -53,6 +69,7 @@ class GestureVoice(Voice):
         return self._prev
 
     def events_at(self, tick: int, tempo) -> list[Played]:
+        self._tick = tick
         if self._last_time is None:
             self._last_time = tempo.time_of(tick)
         end = tempo.time_of(tick + 1)
@@ -86,10 +103,12 @@ class GestureVoice(Voice):
                                   f"{self.model.name}")
 
     def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
-        """The new model decides from the next gesture on, primed with the gestures so far."""
+        """The new model decides from the next gesture on, primed with the gestures so far (with
+        `fade_ticks`, fading in over that many ticks)."""
         history = np.zeros((PRIME_STEPS, model.config["dims"]), np.float32)
         if self._sampled:
             history[-len(self._sampled):] = np.array(self._sampled)
+        self._fading = (self.model, self._state, tick, fade_ticks) if fade_ticks else None
         self.model = model
         self._state = prime(model, history[:-1])
         return tick

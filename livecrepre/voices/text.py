@@ -11,6 +11,7 @@ LONGEST_WORD = 32  # characters; a longer run without a space is sent in pieces
 class TextVoice(TokenVoice):
     family = "text"
     plays = "text"
+    can_fade = True  # between models of one alphabet (see TokenVoice.check_fade)
 
     def __init__(self, name, model, **kwargs):
         super().__init__(name, model, **kwargs)
@@ -37,7 +38,8 @@ class TextVoice(TokenVoice):
         return self._played([Played(tick, text=word)])
 
     def swap(self, model, tick: int, fade_ticks: int = 0) -> int:
-        """The new model goes on from `tick`, primed with the text written so far."""
+        """The new model goes on from `tick`, primed with the text written so far (with
+        `fade_ticks`, their next-character distributions mixed over that many ticks)."""
         tick = self.stream.rollback(tick)
-        self._continue_with(model)
+        self._continue_with(model, fade_ticks)
         return tick

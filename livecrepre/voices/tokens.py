@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from ..encodings import NO_EVENT
+from ..errors import LivecrepreError
 from ..models import Model
 from ..sampling import PRIME_STEPS, generate_block, generate_fade_block, prime, start_token
 from .base import Voice
@@ -190,6 +191,12 @@ class TokenVoice(Voice):
     def set_temperature(self, temperature: float, tick: int) -> int:
         self._temperature = self.stream.temperature = float(temperature)
         return self.stream.rollback(tick)
+
+    def check_fade(self, model: Model) -> None:
+        """On the caller's thread: two char models mix their distributions only over one alphabet."""
+        if self.model.kind == "char" and model.alphabet != self.model.alphabet:
+            raise LivecrepreError(f"--fade mixes two models' next characters, but {model.name} writes "
+                                  f"other characters than {self.model.name}; swap without --fade")
 
     def _continue_with(self, model: Model, fade_ticks: int = 0) -> None:
         """After a rollback: `model` goes on, fed the last PRIME_STEPS tokens (characters in its
