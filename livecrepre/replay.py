@@ -189,27 +189,25 @@ class _Replay:
         by_tick: dict[int, list[Control]] = {}
         for control in self.run.controls:
             by_tick.setdefault(control.tick, []).append(control)
-        stop_at = cut = None
+        cut = None
         last = max(by_tick, default=0)
-        end = last + TAIL_BARS * engine.ticks_per_beat * engine.beats_per_bar
+        end = last + TAIL_BARS * engine.ticks_per_beat * engine.beats_per_bar  # no stop line: a crash
         engine.play_offline(paced=self.paced)
         tick = 0
-        while tick < (stop_at if stop_at is not None else end):
+        while tick < end and cut is None:
             for control in by_tick.get(tick, []):
                 try:
-                    result = self.apply(control)
+                    stopped_at = self.apply(control)
                 except (LivecrepreError, KeyError, IndexError, ValueError) as exc:
                     engine.stop(cut_tick=tick)
-                    raise LivecrepreError(f"{self.log.name} line {control.line}: "
-                                          f"{exc if isinstance(exc, LivecrepreError) else 'cannot read ' + repr(' '.join(control.words))}")
-                if result is not None:
-                    stop_at, cut = tick, result
-            if stop_at is not None:
-                break
-            if self.paced:
-                sleep_until(engine.tempo.time_of(tick) - engine.lookahead)
-            engine.step(tick)
-            tick += 1
+                    problem = exc if isinstance(exc, LivecrepreError) else f"cannot read {' '.join(control.words)!r}"
+                    raise LivecrepreError(f"{self.log.name} line {control.line}: {problem}") from None
+                cut = stopped_at if stopped_at is not None else cut
+            if cut is None:
+                if self.paced:
+                    sleep_until(engine.tempo.time_of(tick) - engine.lookahead)
+                engine.step(tick)
+                tick += 1
         cut = tick if cut is None else cut
         seconds = engine.tempo.time_of(cut) - engine.tempo.time_of(0)
         if self.paced:  # let the last notes sound before the routes close

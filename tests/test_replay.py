@@ -124,3 +124,22 @@ def test_a_log_that_cannot_be_replayed_is_one_line(live_session, tmp_path):
         kept.unlink()  # the sketch sources a replay needs
     with pytest.raises(LivecrepreError, match=r"set.log line \d+: the sketch source \w+ is not in"):
         replay(log, out=tmp_path / "out")
+
+
+def test_a_replay_to_an_osc_route_plays_in_real_time(tmp_path, osc_receiver):
+    take, log = tmp_path / "short.mid", tmp_path / "short.log"
+    engine = lc.Engine(bpm=480, seed=8, log=log, echo_errors=False)
+    engine.voice("lead", "melody", to=[f"file:{take}"])
+    engine.start()
+    wait_bars(engine, 2)
+    engine.stop()
+    started = time.perf_counter()
+    result = replay(log, to=f"osc://127.0.0.1:{osc_receiver.port}/again")
+    took = time.perf_counter() - started
+    assert result.paced and took >= result.seconds * 0.9  # at the session's pace, not faster
+    time.sleep(0.3)
+    live = [int(m.split("note=")[1].split()[0]) for _, _, m in midi_events(take) if m.startswith("note_on")]
+    sent = [m.args[0] for m in sorted(osc_receiver.received, key=lambda m: m.timetag) if m.address == "/again"]
+    # OSC bundles go out ahead, as live: the last ticks generated before the stop are sent, while
+    # the take was cut where the stop was heard
+    assert live and sent[:len(live)] == live and len(sent) - len(live) <= 4
