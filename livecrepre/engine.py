@@ -596,13 +596,14 @@ class Engine:
             except LivecrepreError as exc:
                 failures.append(str(exc))
                 continue
-            if isinstance(route, FileRoute):  # voices naming one file record into one take
-                route = self._files.setdefault(route.recorder.path.resolve(), route)
             if plays not in route.accepts:
                 failures.append(f"route {route.spec} takes {' or '.join(route.accepts)}; "
                                 f"voice {voice} plays {plays}")
-                self._closer.submit(self._close, route)
+                if not isinstance(route, FileRoute):  # (closing a file route would write it)
+                    self._closer.submit(self._close, route)
                 continue
+            if isinstance(route, FileRoute):  # voices naming one file record into one take
+                route = self._files.setdefault(route.recorder.path.resolve(), route)
             routes.append(route)
         kept = (f"voice {voice} keeps {', '.join(map(repr, routes))}" if routes
                 else f"voice {voice} has no other route")

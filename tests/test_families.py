@@ -158,15 +158,15 @@ def test_an_mdrnn_learns_gestures_and_its_voice_plays_them_at_their_predicted_ti
         assert received[round(e.timetag, 4)].args == pytest.approx(e.values, abs=1e-6)
 
 
-def test_sigma_and_wrong_family_swaps_are_one_line_and_the_voice_keeps_its_model(engine):
+def test_sigma_and_wrong_family_swaps_are_one_line_and_the_voice_keeps_its_model(engine, tmp_path):
     engine.start()
     engine.voice("lead", "melody", to=[Collector()])
     with pytest.raises(LivecrepreError, match="--sigma is for gesture"):
         engine.temp("lead", 1.0, sigma=0.3)
     with pytest.raises(LivecrepreError, match="abc plays abc; voice lead plays melody and keeps melody"):
         engine.swap("lead", "abc")
-    engine.voice("hand", "gesture", to=[Collector(), "file:take.mid"])
-    assert any("route file:take.mid takes notes; voice hand plays gestures" in m for _, m in engine.errors)
+    engine.voice("hand", "gesture", to=[Collector(), f"file:{tmp_path / 'take.mid'}"])
+    assert any(f"route file:{tmp_path / 'take.mid'} takes notes; voice hand plays gestures" in m for _, m in engine.errors)
     with pytest.raises(LivecrepreError, match="melody plays melody; voice hand plays gesture and keeps gesture"):
         engine.swap("hand", "melody")
     with pytest.raises(LivecrepreError, match="--fade is for melody, text and gesture voices"):
@@ -175,6 +175,8 @@ def test_sigma_and_wrong_family_swaps_are_one_line_and_the_voice_keeps_its_model
     with pytest.raises(LivecrepreError, match="sigma must be 0 or more"):
         engine.temp("hand", sigma=-1)
     assert engine.voices["lead"].model.name == "melody" and engine.voices["hand"].model.name == "gesture"
+    engine.stop()
+    assert not (tmp_path / "take.mid").exists()  # a route refused is not written
 
 
 def test_a_gesture_voice_through_the_magics(shell, capsys):
