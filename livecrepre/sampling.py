@@ -52,12 +52,12 @@ def _sample_token(logits, key, tick, temperature, barred, hold_token: int | None
 
 def _block_generator(graphdef, hold_token: int | None):
     """One voice's next BLOCK_TICKS tokens (not yet compiled: jitted alone or batched)."""
-    def generate(params, state, prev_token, key, start_tick, temperature, origin, barred):
+    def generate(params, tables, state, prev_token, key, start_tick, temperature, origin, barred):
         network = nnx.merge(graphdef, params)
 
         def body(carry, tick):
             state, prev = carry
-            new_state, logits = network.step(state, prev, tick - origin)
+            new_state, logits = network.step_from_tables(tables, state, prev, tick - origin)
             token = _sample_token(logits, key, tick, temperature, barred, hold_token)
             return (new_state, token), (state, token)
 
@@ -76,7 +76,7 @@ def _make_batch_block_fn(graphdef, hold_token: int | None):
     """Several voices of one model in one call: the weights are shared, every other argument has a
     leading voice axis. One matrix-matrix product per step instead of one matrix-vector product
     per voice."""
-    return jax.jit(jax.vmap(_block_generator(graphdef, hold_token), in_axes=(None, 0, 0, 0, 0, 0, 0, 0)))
+    return jax.jit(jax.vmap(_block_generator(graphdef, hold_token), in_axes=(None, None, 0, 0, 0, 0, 0, 0, 0)))
 
 
 def _make_fade_block_fn(graphdef_old, graphdef_new, hold_token: int | None):
@@ -196,7 +196,7 @@ def generate_block(model: Model, state, prev_token: int, key, start_tick: int, t
 
     Every argument is passed with one fixed type so the cache never misses (see DESIGN.md)."""
     new_state, tokens, states_before = block_fn(model)(
-        model.params, state, np.int32(prev_token), as_key(key), np.int32(start_tick),
+        model.params, model.input_tables(), state, np.int32(prev_token), as_key(key), np.int32(start_tick),
         np.float32(temperature), np.int32(origin), np.int32(barred))
     return jax.device_get((new_state, tokens, states_before))
 
@@ -237,7 +237,7 @@ def generate_blocks(model: Model, inputs: list[tuple], compile_if_missing: bool 
     padded = list(inputs) + [inputs[0]] * (size - len(inputs))  # padding rows are thrown away
     states, prev, keys, starts, temperatures, origins, barred = zip(*padded)
     new_states, tokens, states_before = jax.device_get(fn(
-        model.params, jax.tree.map(lambda *leaves: np.stack(leaves), *states),
+        model.params, model.input_tables(), jax.tree.map(lambda *leaves: np.stack(leaves), *states),
         np.asarray(prev, np.int32), np.stack([as_key(k) for k in keys]), np.asarray(starts, np.int32),
         np.asarray(temperatures, np.float32), np.asarray(origins, np.int32), np.asarray(barred, np.int32)))
     return [(jax.tree.map(lambda leaf: leaf[i], new_states), tokens[i],

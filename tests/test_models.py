@@ -2,6 +2,7 @@ import json
 import shutil
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -134,3 +135,18 @@ def test_a_barred_tick_never_holds_a_note_on():
     state = holder.initial_state()
     tokens = generate_block(holder, state, START_TOKEN, jax.random.PRNGKey(0), 16, 1.0, 16, 21)[1]
     assert [int(t) for t in tokens].count(NO_EVENT) == 15 and int(tokens[5]) != NO_EVENT
+
+
+def test_generating_from_the_input_tables_is_the_same_step():
+    from livecrepre.models import load_model
+
+    for name in ("melody", "abc"):
+        network = load_model(name).network()
+        tables = network.input_tables()
+        state = network.initial_state((3,))
+        same = network.initial_state((3,))
+        for token, position in [(5, 0), (60, 3), (129, 15), (2, 17)]:
+            tokens, positions = jnp.full((3,), token % network.vocab), jnp.full((3,), position)
+            state, logits = network.step(state, tokens, positions)
+            same, from_tables = network.step_from_tables(tables, same, tokens, positions)
+            np.testing.assert_allclose(from_tables, logits, atol=2e-5)
