@@ -40,7 +40,7 @@ from .events import Event, Played, whole_ticks
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
 from .models import Model, load_model
-from .performance_log import PerformanceLog, model_checksum, quote
+from .performance_log import PerformanceLog, model_checksum, quote, weights_checksum
 from .sketches import DEADLINE, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import BLOCK_TICKS, fade_fn, generate_blocks, warm_up_batches, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays
@@ -458,10 +458,10 @@ class Engine:
 
     def _model_ref(self, spec, model: Model) -> str:
         """How the log names a model: the shipped name or path given; a model given as an object
-        is kept beside the log and named @CHECKSUM, so that a replay can load it."""
+        is kept beside the log and named @CHECKSUM of its weights, so that a replay can load it."""
         if isinstance(spec, (str, Path)):
             return quote(str(spec))
-        checksum = model_checksum(model)
+        checksum = weights_checksum(model)
         self._closer.submit(self.log.keep_model, checksum, model)
         return f"@{checksum}"
 

@@ -8,8 +8,8 @@ checksums of the models and sketches it brought in, written while the session pl
        130      9.1.3  stop cut=121
 
 Everything a replay needs that is not in the line is kept beside the log, in `NAME.files/`: the
-source of every sketch version (CHECKSUM.py) and every model made in Python rather than loaded
-from a checkpoint (CHECKSUM.safetensors). Lines are kept in memory (`engine.log.lines`); they and
+source of every sketch version (CHECKSUM.py) and every model given as an object rather than by
+name or path (CHECKSUM-of-its-weights.safetensors). Lines are kept in memory (`engine.log.lines`); they and
 those files are written off the clock's threads. Controls given before the clock starts are written
 after the header of the run they belong to.
 """

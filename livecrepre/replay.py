@@ -118,12 +118,13 @@ class _Replay:
             kept = ref.startswith("@")  # made in Python: kept beside the log, named by its weights
             path = self.files / f"{ref[1:]}{MODEL_SUFFIX}"
             if kept and not path.is_file():
-                raise LivecrepreError(f"the model {ref} made in Python is not in {self.files}")
+                raise LivecrepreError(f"the model {ref} kept beside the log is not in {self.files}")
             model = load_model(path if kept else ref)
-            checksum = weights_checksum(model) if kept else model_checksum(model)
-            if control.checksum and checksum != control.checksum:
+            checksum, logged = ((weights_checksum(model), ref[1:]) if kept
+                                else (model_checksum(model), control.checksum))
+            if logged and checksum != logged:
                 raise LivecrepreError(f"model {ref} has changed since the session (checksum "
-                                      f"{checksum}, the log has {control.checksum}): "
+                                      f"{checksum}, the log has {logged}): "
                                       f"a replay would not play the same notes")
             self._models[ref] = model
         return self._models[ref]

@@ -53,7 +53,8 @@ def live_session(tmp_path):
     (tmp_path / "conduct.py").write_text(EVERY_BAR)
     engine = lc.Engine(bpm=480, seed=21, log=log, echo_errors=False)
     engine.voice("lead", "melody", temperature=0.9, to=[f"file:{take}"])
-    engine.voice("bass", "chorale", temperature=0.8, velocity=80, to=[f"file:{take}", "print"])
+    engine.voice("bass", lc.load_model("chorale"), temperature=0.8, velocity=80,  # an object: kept
+                 to=[f"file:{take}", "print"])
     engine.voice("drone", constant_model(48), to=[f"file:{take}"])  # a model made in Python
     engine.sketch(str(sketch), voice="bass")
     engine.sketch(str(tmp_path / "slow.py"), voice="lead")
@@ -80,6 +81,7 @@ def test_a_replay_plays_exactly_what_the_live_session_played(live_session, tmp_p
     assert any(c.startswith("sketch slow skipped lead") for c in commands)  # past its deadline
     assert "temp bass 1.4" in commands  # from every_bar, logged like any control
     assert any(c.startswith("voice drone @") for c in commands)
+    assert any(c.startswith("voice bass @") for c in commands)
 
     result = run(["replay", str(log), "--out", str(tmp_path / "again")])
     assert result.returncode == 0, result.stderr
@@ -113,7 +115,7 @@ def test_a_log_that_cannot_be_replayed_is_one_line(live_session, tmp_path):
 
     moved = tmp_path / "moved.log"  # a log copied without its .files folder
     moved.write_text(text)
-    with pytest.raises(LivecrepreError, match=r"moved.log line 4: the model @\w+ made in Python is not in "):
+    with pytest.raises(LivecrepreError, match=r"moved.log line 3: the model @\w+ kept beside the log is not in "):
         replay(moved)
     garbled = tmp_path / "set.log"  # beside set.files, which has what the replay needs
     garbled.write_text(text.replace("temp lead 1.3", "temp lead hot"))
