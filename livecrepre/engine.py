@@ -134,7 +134,7 @@ class Engine:
         self._running = False
         self._thread: threading.Thread | None = None
         self._wall_offset = time.time() - now()
-        self._closer = _Chores()
+        self._closer = _Chores(on_error=lambda message: self.report(message))
         self.late_ticks = 0  # ticks produced after their own start time (should stay 0)
         self.log = PerformanceLog.for_session(log)
         self.sketches: dict[str, Sketch] = {}
@@ -872,12 +872,14 @@ def _played_from_sketch(result, tick: int) -> list[Played]:
 
 
 class _Chores:
-    """Slow chores (closing routes, writing takes) run in order on a worker, off the clock's threads."""
+    """Slow chores (closing routes, writing takes and the log) run in order on a worker, off the
+    clock's threads; one that fails (a full disk, a folder gone) is reported in one line."""
 
-    def __init__(self, name: str = "livecrepre-chores"):
+    def __init__(self, name: str = "livecrepre-chores", on_error=None):
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._name = name
+        self._on_error = on_error
 
     def submit(self, fn, *args) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -890,6 +892,10 @@ class _Chores:
             fn, args = self._queue.get()
             try:
                 fn(*args)
+            except Exception as exc:  # noqa: BLE001 - the next chores still run
+                if self._on_error is None:
+                    raise
+                self._on_error(f"{getattr(fn, '__name__', 'chore')}: {type(exc).__name__}: {exc}")
             finally:
                 self._queue.task_done()
 

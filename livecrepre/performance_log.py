@@ -65,7 +65,7 @@ class PerformanceLog:
             return cls(None)
         if log is None:
             return cls(None, default=True)
-        return cls(Path(log))
+        return cls(Path(log).absolute())  # written off the clock: a later chdir must not move it
 
     @property
     def files(self) -> Path | None:
@@ -85,11 +85,11 @@ class PerformanceLog:
         return "\n".join(block)
 
     def _new_default_path(self) -> Path:
-        stamp = time.strftime("session-%Y%m%d-%H%M%S")
-        path, n = LOG_DIR / f"{stamp}.log", 1
+        stamp, folder = time.strftime("session-%Y%m%d-%H%M%S"), LOG_DIR.absolute()
+        path, n = folder / f"{stamp}.log", 1
         while path.exists() or path == getattr(self, "path", None):
             n += 1
-            path = LOG_DIR / f"{stamp}-{n}.log"
+            path = folder / f"{stamp}-{n}.log"
         return path
 
     def end(self) -> None:

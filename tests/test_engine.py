@@ -300,3 +300,18 @@ def test_the_performance_log_has_a_line_per_control_at_the_tick_it_took_effect(t
     assert (path.parent / "set.files" / f"{checksum}.py").read_text() == source  # what a replay reads
     assert list(entries)[-1].startswith("stop cut=")
     assert engine.log.lines[1:] == lines[1:]
+
+
+def test_a_log_that_cannot_be_written_is_one_line_and_the_take_is_still_written(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the log's folder should be")
+    take = tmp_path / "take.mid"
+    engine = lc.Engine(bpm=480, seed=3, echo_errors=False, log=blocker / "set.log")
+    notes = Collector()
+    engine.voice("lead", constant_model(60), to=[notes, f"file:{take}"])
+    engine.start()
+    notes.wait_for(8)
+    engine.stop()
+    failures = [m for _, m in engine.errors if m.startswith("append_to_file:")]
+    assert failures and all("\n" not in m for m in failures)
+    assert take.is_file()  # the chores after the failed one still ran
