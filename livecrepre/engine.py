@@ -43,11 +43,10 @@ from .models import Model, load_model
 from .performance_log import PerformanceLog, model_checksum, quote, weights_checksum
 from .sketches import DEADLINE, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import BLOCK_TICKS, fade_fn, generate_blocks, warm_up_batches, warm_up_fade
-from .voices import Voice, make_voice, prepare, voice_plays
+from .voices import Voice, make_voice, prepare, voice_plays, voices_batch
 from .voices.tokens import TokenVoice
 
 AT_CHOICES = ("now", "beat", "bar")
-BATCHED_FAMILIES = ("melody", "text")  # voices reading one token per tick, which batch together
 _engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 
 
@@ -572,7 +571,7 @@ class Engine:
         same = (model_checksum(model), model.name, repr(sorted(model.meta.items())))  # a checkpoint's
         model = self._models.setdefault(same, model)  # checksum covers its metadata; Python's may not
         prepare(model)
-        if model.family in BATCHED_FAMILIES and self.batch_voices:
+        if self.batch_voices and voices_batch(model):
             sharing = {name for name, v in list(self.voices.items()) if v.model is model} | {voice}
             warm_up_batches(model, len(sharing))
         gc.freeze()  # see start()

@@ -36,9 +36,14 @@ def voice_plays(model: Model) -> str:
     return VOICE_CLASSES[model.family].plays
 
 
+def voices_batch(model: Model) -> bool:
+    """Whether voices of this model generate in batches (their class says how far a tick reads)."""
+    return VOICE_CLASSES[model.family].batch_until is not Voice.batch_until
+
+
 def make_voice(name: str, model: Model, **kwargs) -> Voice:
     return VOICE_CLASSES[model.family](name, model, **kwargs)
 
 
 __all__ = ["HORIZON", "Voice", "make_voice", "prepare", "MelodyVoice", "TextVoice", "AbcVoice",
-           "GestureVoice", "voice_plays"]
+           "GestureVoice", "voice_plays", "voices_batch"]
