@@ -135,7 +135,7 @@ def train_parser(parser_class=argparse.ArgumentParser, prog: str = "livecrepre t
     parser.add_argument("kind", choices=["melody", "char", "mdrnn"],
                         help="model family: melody (melody RNN), char (char RNN on text or ABC), "
                              "mdrnn (mixture-density RNN on gestures)")
-    parser.add_argument("--data", required=True, help="dataset from `livecrepre data`")
+    parser.add_argument("--data", required=True, help="dataset from `livecrepre data` (mdrnn: or an interaction log, LOG.csv)")
     parser.add_argument("--out", required=True, help="checkpoint to write, e.g. riffs.ckpt")
     parser.add_argument("--from", dest="init", default=None, metavar="MODEL",
                         help="start from this model (shipped name or checkpoint): fine-tune or resume")
@@ -152,13 +152,21 @@ def train_parser(parser_class=argparse.ArgumentParser, prog: str = "livecrepre t
     return parser
 
 
+GESTURE_LOG_PHRASE = 64  # gestures per piece when training straight from a log (a minute makes ~20)
+
+
 def prepare_training(args):
     """(dataset, config, initial model or None, name) from parsed train options; errors are one line."""
     from .data import Dataset
     from .models import load_model
     from .training import KIND_DEFAULTS, TrainConfig, check_trainable
 
-    dataset = Dataset.load(args.data)
+    if str(args.data).lower().endswith(".csv"):  # an interaction log: its performer's gestures
+        from .gesture_data import build_gesture_dataset
+
+        dataset = build_gesture_dataset(args.data, phrase_events=GESTURE_LOG_PHRASE, report=lambda line: None)
+    else:
+        dataset = Dataset.load(args.data)
     init = load_model(args.init) if args.init else None
     check_trainable(args.kind, dataset, init)
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and v is not None}

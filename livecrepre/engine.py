@@ -37,10 +37,12 @@ from .clock import TempoMap, check_bpm, now
 from .dispatcher import Dispatcher
 from .errors import LivecrepreError
 from .events import Event, Played, whole_ticks
+from .io.inputs import Control, Heard
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
+from .listening import Listener, check_idle, check_mode
 from .models import Model, load_model
-from .performance_log import PerformanceLog, model_checksum, quote, weights_checksum
+from .performance_log import LOG_DIR, PerformanceLog, model_checksum, quote, weights_checksum
 from .sketches import DEADLINE, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import BLOCK_TICKS, fade_fn, generate_blocks, warm_up_batches, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays, voices_batch
@@ -140,6 +142,7 @@ class Engine:
         self._swapping_to: dict[str, Model] = {}  # per voice, the model its latest swap brings in
         self._files: dict = {}  # file routes by resolved path, shared by the voices recording there
         self._watcher = SketchWatcher(self.report)
+        self.listeners: dict[str, Listener] = {}  # voice name -> the input it listens to
         # A replay (replay.py) steps the engine off the clock: no deadlines, no every_bar, and the
         # sketch calls the live session skipped, as (tick, log command), skipped again.
         self.offline = False
@@ -259,6 +262,9 @@ class Engine:
                 written.append(str(route.recorder.path))
         self.dispatcher.stop()
         self.midi_ports.close_all()
+        for listener in self.listeners.values():
+            listener.close()
+        self.listeners.clear()
         self.voices.clear()
         self._files.clear()
         for sketch in self.sketches.values():
@@ -331,16 +337,23 @@ class Engine:
                                    existing.routes if existing else [], voice_plays(loaded))
         key = self._voice_key(name)
         self._swapping_to.pop(name, None)
+        listener = self.listeners.get(name)
+        if listener is not None and not listener.fits(voice_plays(loaded), loaded.config.get("dims", 0)):
+            self.listen(name, off=True)
+            self.report(f"voice {name} no longer listens to {listener.spec}: {loaded.name} plays "
+                        f"{loaded.family} (%listen {name} SOURCE to listen again)")
 
         def apply(tick: int) -> None:
             old = self.voices.get(name)
             if old is not None:
                 self._release(name, [r for r in old.routes if r not in routes], tick)
             self._begin_takes(routes, tick)
-            self.voices[name] = make_voice(
+            voice = self.voices[name] = make_voice(
                 name, loaded, temperature=temperature, key=key, routes=routes, start_tick=tick,
                 velocity=velocity, bar_ticks=self.ticks_per_beat * self.beats_per_bar,
                 ticks_per_beat=self.ticks_per_beat, **extra)
+            if old is not None and name in self.listeners:
+                voice.listening_to(old)
 
         command = (f"voice {name} {self._model_ref(model, loaded)} temp={temperature:g} velocity={velocity}"
                    + (f" sigma={extra['sigma']:g}" if "sigma" in extra else "")
@@ -348,8 +361,10 @@ class Engine:
         return self._submit(at, apply, f"voice {name}", (command, {loaded.name: model_checksum(loaded)}))
 
     def voice_off(self, name: str, at: str = "now") -> int:
-        """Remove a voice; its notes are released at the tick it goes."""
+        """Remove a voice; its notes are released at the tick it goes (and it stops listening)."""
         self._voice(name)
+        if name in self.listeners:
+            self.listen(name, off=True)
 
         def apply(tick: int) -> None:
             voice = self.voices.pop(name, None)
@@ -447,6 +462,123 @@ class Engine:
 
         command = f"route {name} {','.join(r.spec for r in new_routes) or '-'}"
         return self._submit(at, apply, f"route {name}", (command, {}))
+
+    # -- listening: predictive interaction (listening.py) ----------------------------------------
+    def listen(self, name: str, source: str | None = None, mode: str | None = None,
+               idle: float | None = None, off: bool = False, log=None, cc=None) -> str:
+        """Attach an input to a voice: `source` is osc://127.0.0.1:PORT/ADDRESS, midi:PORT[:CHANNEL]
+        or file:PATH.mid. What the performer plays conditions the voice's model as it happens.
+        `mode` (callresponse by default) and `idle` (seconds of silence before a callresponse
+        voice answers, 0.5 by default) can be changed later without a source; `off` detaches it.
+        Inputs and the voice's events go to `log`, an IMPSY-shaped CSV (by default logs/NAME-DATE.csv);
+        `cc` lists the MIDI controllers that are a gesture voice's x1..xn (1, 2, ... by default)."""
+        voice = self._voice(name)
+        if off:
+            listener = self.listeners.pop(name, None)
+            if listener is None:
+                raise LivecrepreError(f"voice {name} is not listening")
+            self._submit("now", partial(self._set_listening, name, None, None), f"listen {name} off",
+                         (f"listen {name} --off", {}))
+            listener.close()
+            return f"voice {name} stopped listening to {listener.spec} (log: {listener.log.path})"
+        mode = check_mode(mode) if mode is not None else None
+        idle = check_idle(idle) if idle is not None else None
+        if source is None:
+            if name not in self.listeners:
+                raise LivecrepreError(f"voice {name} is not listening: give a source "
+                                      f"(%listen {name} osc://127.0.0.1:5000/interface)")
+            if mode is None and idle is None:
+                raise LivecrepreError("give --mode or --idle to change, or a source to listen to")
+        else:
+            mode = mode or "callresponse"
+            listener = self._open_listener(voice, source, log, cc)
+            old = self.listeners.pop(name, None)
+            self.listeners[name] = listener
+            if old is not None:
+                old.close()
+        said = " ".join(([self.listeners[name].spec] if source is not None else [])
+                        + ([f"mode={mode}"] if mode else []) + ([f"idle={idle:g}"] if idle else []))
+        self._submit("now", partial(self._set_listening, name, mode, idle), f"listen {name}",
+                     (f"listen {name} {said}", {}))
+        listener = self.listeners[name]
+        return (f"voice {name} listens to {listener.spec} ({self.voices[name].mode}"
+                + (f", answers after {self.voices[name].idle:g} s" if self.voices[name].mode == "callresponse" else "")
+                + f"); log: {listener.log.path}")
+
+    def _open_listener(self, voice: Voice, source: str, log, cc) -> Listener:
+        if voice.plays == "text" or voice.family == "abc":
+            raise LivecrepreError(f"voice {voice.name} plays {voice.family}: %listen is for melody and "
+                                  f"gesture voices")
+        if log is None:
+            folder = self.log.path.parent if self.log.path else LOG_DIR
+            log = folder / f"{voice.name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        name = voice.name
+        return Listener(name, source, plays=voice.plays, dims=voice.model.config.get("dims", 0),
+                        log_path=log, deliver=partial(self._heard, name),
+                        control=partial(self._input_control, name), report=self.report,
+                        wall_offset=self._wall_offset, cc=cc)
+
+    def _set_listening(self, name: str, mode: str | None, idle: float | None, tick: int) -> None:
+        """Mode and idle (those given) from `tick`; with neither, the voice stops listening."""
+        voice = self.voices.get(name)
+        if voice is None:
+            return
+        if mode is None and idle is None:
+            voice.mode = None
+            return
+        voice.mode = mode or voice.mode
+        voice.idle = idle if idle is not None else voice.idle
+
+    def reset(self, name: str, at: str = "now") -> int:
+        """The voice's model starts again from its initial state (IMPSY's /impsy/reset)."""
+        self._voice(name)
+        return self._submit(at, lambda tick: self.voices[name].reset(tick), f"reset {name}",
+                            (f"reset {name}", {}))
+
+    def pause(self, name: str, paused: bool = True) -> None:
+        """The voice goes on generating and listening, and sends nothing (IMPSY's /impsy/pause)."""
+        self._voice(name)
+        self._submit("now", lambda tick: setattr(self.voices[name], "paused", bool(paused)),
+                     f"pause {name}", (f"pause {name} {int(bool(paused))}", {}))
+
+    def timescale(self, name: str, scale) -> None:
+        """A gesture voice's time between gestures is the model's times `scale` (/impsy/timescale)."""
+        voice = self._voice(name)
+        value = _as_number(scale)
+        if voice.family != "gesture":
+            raise LivecrepreError(f"voice {name} plays {voice.family}: timescale is for gesture voices")
+        if not 0.05 <= value <= 20:
+            raise LivecrepreError(f"timescale must be 0.05-20 (2 plays half as fast), not {scale!r}")
+        self._submit("now", lambda tick: setattr(self.voices[name], "timescale", value),
+                     f"timescale {name}", (f"timescale {name} {value:g}", {}))
+
+    def _heard(self, name: str, heard: Heard) -> None:
+        """On the listener's thread: the voice hears the input; what it answers is sent at once."""
+        with self._lock:
+            voice = self.voices.get(name)
+            if voice is None or self.tempo is None or not self._running:
+                return
+            played = voice.hear(heard, self.tempo)
+            if played and not (voice.muted or voice.paused):
+                self._send(voice, played)
+
+    def _input_control(self, name: str, control: Control) -> None:
+        """On the listener's thread: an IMPSY control message, through the same API as a magic."""
+        value = control.value
+        if control.name == "pitemp":
+            self.temp(name, value)
+        elif control.name == "sigmatemp":
+            self.temp(name, sigma=value)
+        elif control.name == "timescale":
+            self.timescale(name, value)
+        elif control.name == "mode":
+            self.listen(name, mode=value)
+        elif control.name == "reset":
+            self.reset(name)
+        elif control.name == "pause":
+            self.pause(name, bool(value))
+        elif control.name == "bpm":
+            self.set_bpm(value)
 
     # -- the performance log ------------------------------------------------------------------
     def _log(self, tick: int, command: str, checksums: dict | None = None) -> None:
@@ -596,8 +728,10 @@ class Engine:
                 failures.append(str(exc))
                 continue
             if plays not in route.accepts:
+                hint = (" (midi:PORT?cc=1,2 plays gestures as controllers, ?notes as notes)"
+                        if plays == "gestures" and route.spec.startswith("midi:") else "")
                 failures.append(f"route {route.spec} takes {' or '.join(route.accepts)}; "
-                                f"voice {voice} plays {plays}")
+                                f"voice {voice} plays {plays}{hint}")
                 if not isinstance(route, FileRoute):  # (closing a file route would write it)
                     self._closer.submit(self._close, route)
                 continue
@@ -696,19 +830,26 @@ class Engine:
                 self.report(f"voice {voice.name}: model failed at tick {tick} "
                             f"({type(exc).__name__}: {exc}); voice removed")
                 continue
-            if voice.muted:
+            if voice.muted or voice.paused:
                 continue
             if self.sketches and played:
                 played = self._transform(voice, played, tick)
-            for p in played:
-                event = self._event(voice, p)
-                for route in voice.routes:
-                    if route.muted:
-                        continue
-                    try:
-                        route.send(event, self.dispatcher)
-                    except Exception as exc:  # noqa: BLE001 - one bad route, the others go on
-                        self._route_failed(route, exc)
+            self._send(voice, played)
+
+    def _send(self, voice: Voice, played: list[Played]) -> None:
+        """The voice's events to its routes (and to its listener's log and echo guard)."""
+        listener = self.listeners.get(voice.name)
+        for p in played:
+            event = self._event(voice, p)
+            if listener is not None:  # first: an echo may be back before the send returns
+                listener.sent(event)
+            for route in voice.routes:
+                if route.muted:
+                    continue
+                try:
+                    route.send(event, self.dispatcher)
+                except Exception as exc:  # noqa: BLE001 - one bad route, the others go on
+                    self._route_failed(route, exc)
 
     # -- a replay steps the engine instead of the clock (replay.py) ----------------------------
     def play_offline(self, paced: bool = False) -> None:
@@ -820,6 +961,9 @@ class Engine:
                                 "version": sk.version, "working": sk.namespace is not None,
                                 "file": str(sk.path) if sk.path else None}
                          for name, sk in self.sketches.items()},
+            "listening": {name: {**listener.info(), "mode": self.voices[name].mode,
+                                 "idle": self.voices[name].idle, "paused": self.voices[name].paused}
+                          for name, listener in list(self.listeners.items()) if name in self.voices},
             "log": str(self.log.path) if self.log.path else None,
             "errors": list(self.errors)[-5:],
         }
@@ -843,6 +987,14 @@ class Engine:
             lines.append(f"  sketch {name} -> {', '.join(sk['voices']) if sk['voices'] else 'every voice'}"
                          f" (version {sk['version']}{'' if sk['working'] else ', passing notes unchanged'}"
                          f"{', ' + sk['file'] if sk['file'] else ''})")
+        for name, heard in info["listening"].items():
+            counts = heard["counts"]
+            said = ", ".join(f"{counts[k]} {k}" for k in ("heard", "fed", "echoes", "dropped", "malformed",
+                                                          "bad", "refused", "ignored", "vanished") if counts.get(k))
+            lines.append(f"  {name} listens to {heard['source']} ({heard['mode']}"
+                         + (f", idle {heard['idle']:g} s" if heard["mode"] == "callresponse" else "")
+                         + (", paused" if heard["paused"] else "") + (", input ended" if heard["ended"] else "")
+                         + f"): {said or 'nothing heard yet'}; log {heard['log']}")
         if info["log"]:
             lines.append(f"  performance log: {info['log']}")
         if info["errors"]:

@@ -200,6 +200,42 @@ class CrepreMagics(Magics):
 
 
     @magic_arguments()
+    @argument("name", help="voice name")
+    @argument("source", nargs="?", default=None,
+              help="osc://127.0.0.1:PORT/ADDRESS (IMPSY: osc://127.0.0.1:5000/interface), "
+                   "midi:PORT[:CHANNEL] (a MIDI input, or virtual), or file:PATH.mid played in real time")
+    @argument("--mode", default=None, choices=["callresponse", "polyphony", "battle", "useronly"],
+              help="callresponse (default): answers when you pause; polyphony: plays along, "
+                   "conditioned on you; battle: its own line; useronly: silent, input only logged")
+    @argument("--idle", default=None, help="seconds of silence before a callresponse voice answers (default 0.5)")
+    @argument("--cc", default=None, help="gesture voices from MIDI: controllers that are x1..xn, e.g. 1,74")
+    @argument("--log", default=None, help="the IMPSY-shaped CSV log (default logs/NAME-DATE.csv)")
+    @argument("--off", action="store_true", help="stop listening; the voice plays its own line again")
+    @line_magic
+    def listen(self, line):
+        """Play with the model: a voice listens to an input and answers, conditioned on what you play.
+
+        %listen hand osc://127.0.0.1:5000/interface --mode callresponse --idle 0.3
+        %listen lead midi:Keyboard --mode polyphony
+        %listen lead file:phrase.mid               (a MIDI file played as if by a performer)
+        %listen hand --mode battle                 (change the mode live)
+        %listen hand --off
+
+        Every input and every event the voice plays go to an IMPSY-shaped CSV log
+        (timestamp,source,x1,...,xn): %train mdrnn --data THAT.csv --out mine.ckpt trains on it.
+        """
+        args = parse_argstring(self.listen, line)
+        cc = None
+        if args.cc is not None:
+            try:
+                cc = [int(n) for n in args.cc.split(",")]
+            except ValueError:
+                raise UsageError(f"--cc takes controller numbers separated by commas (e.g. 1,74), "
+                                 f"not {args.cc!r}") from None
+        print(self._call(self.engine.listen, args.name, args.source, mode=args.mode, idle=args.idle,
+                         off=args.off, log=args.log, cc=cc))
+
+    @magic_arguments()
     @argument("name", help="sketches/NAME.py (or a path to a .py file); in a cell, the sketch's name")
     @argument("--voice", default=None, help="only this voice (default: every voice)")
     @argument("--off", action="store_true", help="detach the sketch")

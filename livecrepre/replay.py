@@ -160,6 +160,16 @@ class _Replay:
             engine.set_bpm(float(plain[0]))
         elif verb == "sketch":
             self.sketch(plain, options, control.tick)
+        elif verb == "listen":  # live input is not replayed: the voice plays its own line
+            heard = f"the input voice {plain[0]} listened to"
+            if heard not in self.left_out:
+                self.left_out.append(heard)
+        elif verb == "reset":
+            engine.reset(plain[0])
+        elif verb == "pause":
+            engine.pause(plain[0], plain[1] == "1")
+        elif verb == "timescale":
+            engine.timescale(plain[0], float(plain[1]))
         elif verb == "panic":
             engine.panic(cut_tick=int(options["cut"]))
         elif verb == "unmute":

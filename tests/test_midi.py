@@ -12,7 +12,7 @@ import mido
 import pytest
 
 from livecrepre.io.recording import FILE_TICKS_PER_BEAT
-from livecrepre.io.routes import split_midi_spec
+from livecrepre.io.midi import split_midi_spec
 
 from .conftest import Collector
 from .helpers import constant_model

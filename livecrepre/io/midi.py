@@ -18,12 +18,12 @@ VIRTUAL = "virtual"
 DRAIN_SECONDS = 0.05
 
 
-def _backend_label() -> str:
+def backend_label() -> str:
     return os.environ.get("MIDO_BACKEND", "mido.backends.rtmidi")
 
 
 @contextlib.contextmanager
-def _quiet_c_stderr():
+def quiet_c_stderr():
     """ALSA's C library prints its own line on failure; our one-line error says it better."""
     try:
         saved = os.dup(2)
@@ -40,13 +40,22 @@ def _quiet_c_stderr():
         os.close(devnull)
 
 
+def split_midi_spec(spec: str) -> tuple[str, int]:
+    """`midi:PORT[:CHANNEL]` -> (port, channel); a trailing :N is a channel only when N is 1-16."""
+    rest = spec[len("midi:"):]
+    port, _, last = rest.rpartition(":")
+    if port and last.isdigit() and 1 <= int(last) <= 16:
+        return port, int(last)
+    return rest, 1
+
+
 def output_names(spec: str = "") -> list[str]:
     try:
-        with _quiet_c_stderr():
+        with quiet_c_stderr():
             return list(mido.get_output_names())
     except Exception as exc:  # noqa: BLE001 - rtmidi raises its own error types
         raise LivecrepreError(
-            f"midi:{spec}: no MIDI backend on this machine ({_backend_label()}: "
+            f"midi:{spec}: no MIDI backend on this machine ({backend_label()}: "
             f"{str(exc).strip() or type(exc).__name__}; with JACK running, set "
             f"MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK)")
 
@@ -87,7 +96,7 @@ class MidiPorts:
                         self._ports[key] = mido.open_output(self.client_name, virtual=True)
                     except Exception as exc:  # noqa: BLE001
                         raise LivecrepreError(f"midi:virtual: cannot open a virtual port "
-                                              f"({_backend_label()}: {str(exc).strip()})")
+                                              f"({backend_label()}: {str(exc).strip()})")
                 return self._ports[key]
             name = resolve_output(spec)
             if name not in self._ports:

@@ -1,7 +1,9 @@
 """Routes: where a voice's notes go. Parsing a route spec and sending one note, per kind.
 
     osc://HOST:PORT/ADDRESS   OSC bundle per note, timetagged, sent ahead (see io/osc.py)
-    midi:PORT[:CHANNEL]       note_on/note_off at the note's wall time (PORT: name, substring, index, virtual)
+    midi:PORT[:CHANNEL]       note_on/note_off at the note's wall time (PORT: name, substring, index, virtual);
+                              gestures with an option: ?cc=N,M,... (x1 -> controller N, x2 -> M, values
+                              0-1 -> 0-127) or ?notes (x1 0-1 -> pitch 36-96, x2 -> velocity, 0.1 s long)
     file:PATH.mid             recorded at tick times, written as a standard MIDI file (voices naming
                               the same file share it, a track each)
     print                     a readable line per note, at the note's wall time
@@ -21,7 +23,7 @@ import mido
 
 from ..errors import LivecrepreError
 from ..events import Event
-from .midi import MidiPorts
+from .midi import MidiPorts, split_midi_spec
 from .osc import OscSender, event_bundle
 from .recording import MidiFileRecorder
 
@@ -63,18 +65,42 @@ class OscRoute(Route):
         self.sender.close()
 
 
+GESTURE_NOTE_LOW, GESTURE_NOTE_HIGH, GESTURE_NOTE_SECONDS = 36, 96, 0.1
+
+
+def _unit_to_midi(value: float, low: int = 0, high: int = 127) -> int:
+    return int(round(low + min(1.0, max(0.0, value)) * (high - low)))
+
+
 class MidiRoute(Route):
     uses_dispatcher = True
-    accepts = ("notes",)
 
-    def __init__(self, spec: str, port, channel: int):
+    def __init__(self, spec: str, port, channel: int, cc: list[int] | None = None, notes: bool = False):
         self.spec, self.port, self.channel = spec, port, channel  # channel 1-16
+        self.cc, self.gesture_notes = cc, notes  # how gestures are played, if they are
+        self.accepts = ("notes", "gestures") if cc or notes else ("notes",)
 
     def send(self, event, dispatcher):
         ch = self.channel - 1
+        if event.kind == "gesture":
+            self._send_gesture(event, dispatcher, ch)
+            return
         on = mido.Message("note_on", note=event.pitch, velocity=event.velocity, channel=ch)
         off = mido.Message("note_off", note=event.pitch, velocity=0, channel=ch)
         dispatcher.note(event.time, partial(self.port.send, on), event.end_time,
+                        partial(self.port.send, off), owner=self)
+
+    def _send_gesture(self, event, dispatcher, ch: int) -> None:
+        if self.cc:
+            messages = [mido.Message("control_change", control=number, value=_unit_to_midi(value), channel=ch)
+                        for number, value in zip(self.cc, event.values)]
+            dispatcher.at(event.time, partial(_send_all, self.port, messages), owner=self)
+            return
+        pitch = _unit_to_midi(event.values[0], GESTURE_NOTE_LOW, GESTURE_NOTE_HIGH)
+        velocity = max(1, _unit_to_midi(event.values[1])) if len(event.values) > 1 else event.velocity
+        on = mido.Message("note_on", note=pitch, velocity=velocity, channel=ch)
+        off = mido.Message("note_off", note=pitch, velocity=0, channel=ch)
+        dispatcher.note(event.time, partial(self.port.send, on), event.time + GESTURE_NOTE_SECONDS,
                         partial(self.port.send, off), owner=self)
 
     def silence(self):
@@ -168,17 +194,25 @@ def _osc_route(spec: str, voice: str) -> OscRoute:
         raise LivecrepreError(f"bad route {spec!r}: {exc.strerror or exc}")
 
 
-def split_midi_spec(spec: str) -> tuple[str, int]:
-    """`midi:PORT[:CHANNEL]` -> (port, channel); a trailing :N is a channel only when N is 1-16."""
-    rest = spec[len("midi:"):]
-    port, _, last = rest.rpartition(":")
-    if port and last.isdigit() and 1 <= int(last) <= 16:
-        return port, int(last)
-    return rest, 1
+def _send_all(port, messages) -> None:
+    for message in messages:
+        port.send(message)
 
 
 def _midi_route(spec: str, midi_ports: MidiPorts) -> MidiRoute:
-    port_spec, channel = split_midi_spec(spec)
+    where, _, option = spec.partition("?")
+    port_spec, channel = split_midi_spec(where)
     if not port_spec:
         raise LivecrepreError(f"bad route {spec!r}: expected midi:PORT[:CHANNEL], e.g. midi:Synth:1")
-    return MidiRoute(spec, midi_ports.open(port_spec), channel)
+    cc, notes = None, option == "notes"
+    if option.startswith("cc="):
+        try:
+            cc = [int(n) for n in option[3:].split(",")]
+        except ValueError:
+            cc = []
+        if not cc or not all(0 <= n <= 119 for n in cc):
+            raise LivecrepreError(f"bad route {spec!r}: ?cc= takes controller numbers 0-119, e.g. ?cc=1,74")
+    elif option and not notes:
+        raise LivecrepreError(f"bad route {spec!r}: a MIDI route's option is ?cc=N,M (gestures as "
+                              f"controllers) or ?notes (gestures as notes)")
+    return MidiRoute(spec, midi_ports.open(port_spec), channel, cc, notes)

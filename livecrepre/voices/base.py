@@ -31,6 +31,30 @@ class Voice:
         self.muted = False
         self.history: deque[Played] = deque(maxlen=HISTORY)
         self.notes_played = 0  # events played, whatever they carry
+        # Listening (listening.py): None plays the model's own line, as a voice that listens to
+        # nothing; otherwise callresponse, polyphony, battle or useronly.
+        self.mode: str | None = None
+        self.idle = 0.5  # seconds without input after which a callresponse voice answers
+        self.last_heard = float("-inf")  # clock.now() of the performer's last input
+        self.paused = False  # /impsy/pause: generates, sends nothing
+
+    def listening_to(self, other: "Voice") -> None:
+        """A voice replacing `other` under its name keeps listening as it did."""
+        self.mode, self.idle, self.last_heard = other.mode, other.idle, other.last_heard
+
+    def own_line_sounds(self, at: float) -> bool:
+        """Whether the model's own line sounds at `at` (clock.now() seconds) in this voice's mode:
+        always when not listening or in battle, never in useronly, in callresponse once the
+        performer has been silent for `idle` seconds; in polyphony, see `plays_alongside`."""
+        if self.mode in (None, "battle"):
+            return True
+        if self.mode == "useronly":
+            return False
+        if self.mode == "polyphony":
+            return self.plays_alongside
+        return at - self.last_heard >= self.idle
+
+    plays_alongside = True  # polyphony: the own line goes on (False: each input is answered instead)
 
     @property
     def temperature(self) -> float:
@@ -77,3 +101,14 @@ class Voice:
         """Returns the tick from which the new model decides (fading in over `fade_ticks`, for
         voices that can crossfade)."""
         raise NotImplementedError
+
+    def hear(self, heard, tempo) -> list[Played]:
+        """What the performer played (io.inputs.Heard), as it happens (on a listener's thread, with
+        the engine's lock held): conditions the model; returns events to send at once, if any."""
+        raise LivecrepreError(f"voice {self.name} plays {self.family}: %listen is for melody and "
+                              f"gesture voices")
+
+    def reset(self, tick: int) -> None:
+        """/impsy/reset: the model starts again from its initial state."""
+        raise LivecrepreError(f"voice {self.name} plays {self.family}: reset is for melody and "
+                              f"gesture voices")

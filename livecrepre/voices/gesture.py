@@ -4,6 +4,13 @@ one before, off the tick grid (the engine schedules them at their exact times).
 The voice samples one gesture ahead: when the engine asks for tick k it plays every gesture that
 falls before tick k + 1 and keeps the first one after. Temperatures act from the next sample.
 
+Listening (listening.py), the voice works as IMPSY does: each input (x1..xn, with the seconds since
+the previous input as dt) is fed to the model as it arrives, and the model's prediction of the next
+gesture is kept. In polyphony that prediction is played at once, at its predicted time (an answer
+per input); in callresponse the voice is silent while the performer plays and, once they have been
+silent for `idle` seconds, plays on from the prediction; battle ignores the input (its own line),
+useronly plays nothing. `timescale` (/impsy/timescale) stretches the model's time between gestures.
+
 A crossfade steps both models on the same gestures and mixes their mixtures linearly (a mixture of
 the two mixtures): each gesture comes from the new model with probability w, rising from 1/length
 to 1 over the fade's ticks; the choice is drawn from the voice's key and the gesture's index, so a
@@ -49,6 +56,9 @@ class GestureVoice(Voice):
         self._sampled: deque[np.ndarray] = deque(maxlen=PRIME_STEPS)  # what a swapped-in model is fed
         self._fading: tuple | None = None  # (old model, its state, first tick, length in ticks)
         self._tick = 0  # the tick being played (a fade's weight is counted in ticks)
+        self.timescale = 1.0  # the model's dt is multiplied by this
+        self._heard_time: float | None = None  # when the previous input arrived
+        self._quiet = False  # the last tick played nothing of the own line (listening)
 
     def _sample(self) -> np.ndarray:
         self._state, vector = generate_gesture(self.model, self._state, self._prev, self.key,
@@ -70,22 +80,56 @@ class GestureVoice(Voice):
 
     def events_at(self, tick: int, tempo) -> list[Played]:
         self._tick = tick
-        if self._last_time is None:
-            self._last_time = tempo.time_of(tick)
-        end = tempo.time_of(tick + 1)
+        start, end = tempo.time_of(tick), tempo.time_of(tick + 1)
+        if not self.own_line_sounds(start):
+            self._quiet = True
+            return []
+        if self._last_time is None or self._quiet:  # (again) from this tick
+            self._last_time, self._quiet = start, False
         played = []
         while len(played) < MOST_PER_TICK:
             if self._next is None:
                 self._next = self._sample()
-            at = self._last_time + float(self._next[0])
+            dt = float(self._next[0]) * self.timescale
+            at = self._last_time + dt
             if at >= end:
                 break
-            played.append(Played(tempo.tick_at(at), values=tuple(float(x) for x in self._next[1:]),
-                                 dt=float(self._next[0])))
+            played.append(Played(tempo.tick_at(at), values=tuple(float(x) for x in self._next[1:]), dt=dt))
             self._last_time, self._next = at, None
         if len(played) == MOST_PER_TICK:  # never fall behind the clock
             self._last_time = max(self._last_time, end)
         return self._played(played)
+
+    plays_alongside = False  # polyphony: each input is answered by the prediction it leads to
+
+    def hear(self, heard, tempo) -> list[Played]:
+        self.last_heard = heard.time
+        if self.mode in ("battle", "useronly"):
+            return []
+        gap = heard.time - self._heard_time if self._heard_time is not None else 0.0
+        self._heard_time = heard.time
+        # A pause longer than the training data's phrases starts a new phrase, as it did there.
+        vector = np.array((gap if 0 <= gap <= MAX_DT else 0.0,) + tuple(heard.values), np.float32)
+        self._state, prediction = generate_gesture(self.model, self._state, vector, self.key, self._count,
+                                                   self.temperature, self.sigma)
+        self._count += 1
+        if not np.isfinite(prediction).all():
+            raise FloatingPointError(f"{self.model.name} returned NaN or infinity")
+        self._prev = clip_gesture(np.array(prediction, np.float32), self.model.meta)
+        self._sampled.extend([vector, self._prev])
+        self._next = self._prev
+        if self.mode != "polyphony":
+            return []  # callresponse: played from here once the performer pauses
+        self._next = None
+        dt = float(self._prev[0]) * self.timescale
+        return self._played([Played(tempo.tick_at(heard.time + dt),
+                                    values=tuple(float(x) for x in self._prev[1:]), dt=dt)])
+
+    def reset(self, tick: int) -> None:
+        self._state = self.model.initial_state()
+        self._prev = np.zeros(self.model.config["dims"], np.float32)
+        self._next = self._heard_time = self._fading = None
+        self._sampled.clear()
 
     def set_temperature(self, temperature: float, tick: int) -> int:
         self._temperature = float(temperature)

@@ -133,13 +133,21 @@ class TokenStream:
         self._gen = position
         return position
 
-    def recent(self, count: int, fill: int) -> np.ndarray:
-        """The `count` tokens before the next position to generate (`fill` where none is kept)."""
+    def skip_to(self, position: int) -> int:
+        """Go on from `position` when the tokens up to it were never generated (a listening voice
+        that was silent); the caller restarts the model there. Returns where it now is."""
+        self._gen = max(self._gen, position)
+        return self._gen
+
+    def recent(self, count: int, fill: int, end: int | None = None) -> np.ndarray:
+        """The `count` tokens before `end` (the next position to generate by default; `fill`
+        where none is kept)."""
+        end = self._gen if end is None else end
         out = np.full(count, fill, np.int32)
-        first = self._gen - count
+        first = end - count
         for block in self._blocks:
             for i, token in enumerate(block.tokens):
-                if first <= block.start + i < self._gen:
+                if first <= block.start + i < end:
                     out[block.start + i - first] = token
         return out
 

@@ -1,0 +1,304 @@
+"""What a performer plays, coming in: an OSC server, a MIDI input port, or a MIDI file played in
+real time. Each source parses on its own thread and hands on what it heard; it knows nothing of
+voices (listening.py decides what a voice does with it).
+
+    osc://HOST:PORT/ADDRESS   a UDP server on HOST (127.0.0.1 unless another interface is named;
+                              port 0 picks a free one). Messages to ADDRESS (default /interface,
+                              as IMPSY) carry numbers; /impsy/... messages are controls (CONTROLS).
+    midi:PORT[:CHANNEL]       a MIDI input port (a name, a unique substring, an index, or `virtual`)
+    file:PATH.mid             a MIDI file played in real time from when the voice starts listening
+
+A source calls `offer(item)` with a Heard or a Control, and `problem(kind, message)` with what it
+could not use (a malformed packet, a value that is not a finite number, a port that vanished).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+import mido
+from pythonosc import osc_packet
+
+from ..clock import now, sleep_until
+from ..errors import LivecrepreError
+from .midi import backend_label, quiet_c_stderr, split_midi_spec
+
+SOURCE_HELP = "osc://127.0.0.1:PORT/ADDRESS, midi:PORT[:CHANNEL] or file:PATH.mid"
+DEFAULT_ADDRESS = "/interface"  # IMPSY's input address
+HUGE = 1e6  # a value this large is a mistake, not a gesture
+# IMPSY's control messages (and a tempo): address -> (control name, argument type or None)
+CONTROLS = {"/impsy/pitemp": ("pitemp", float), "/impsy/sigmatemp": ("sigmatemp", float),
+            "/impsy/timescale": ("timescale", float), "/impsy/mode": ("mode", str),
+            "/impsy/reset": ("reset", None), "/impsy/pause": ("pause", int), "/impsy/bpm": ("bpm", float)}
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One thing the performer played. `time` is `clock.now()` seconds (when it arrived, or when
+    a file says it is due); `kind` is gesture (values x1..xn), note (pitch, velocity; velocity 0
+    ends it) or cc (controller number, value 0-1)."""
+
+    time: float
+    kind: str
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control message (IMPSY's /impsy/... addresses): name and value (None for reset)."""
+
+    name: str
+    value: object = None
+
+
+Offer = Callable[[object], None]
+Problem = Callable[[str, str], None]
+
+
+def open_input(spec: str, offer: Offer, problem: Problem):
+    """The source `spec` names, open and running; any problem is one LivecrepreError line."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise LivecrepreError(f"bad input {spec!r}: expected {SOURCE_HELP}")
+    spec = spec.strip()
+    if spec.startswith("osc://"):
+        return OscInput(spec, offer, problem)
+    if spec.startswith("midi:"):
+        return MidiInput(spec, offer, problem)
+    if spec.startswith("file:"):
+        return MidiFileInput(spec, offer, problem)
+    raise LivecrepreError(f"bad input {spec!r}: expected {SOURCE_HELP}")
+
+
+def _number(value) -> float | None:
+    """A finite, sane number, or None (bools, strings, blobs, NaN and huge values are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and abs(value) <= HUGE else None
+
+
+class OscInput:
+    """A UDP socket read on its own thread; packets are parsed with python-osc."""
+
+    def __init__(self, spec: str, offer: Offer, problem: Problem):
+        parts = urlsplit(spec)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port is None or not 0 <= port < 65536:
+            raise LivecrepreError(f"bad input {spec!r}: expected osc://127.0.0.1:PORT/ADDRESS, "
+                                  f"e.g. osc://127.0.0.1:5000{DEFAULT_ADDRESS}")
+        host = parts.hostname or "127.0.0.1"  # loopback unless the performer names another interface
+        self.address = parts.path if parts.path not in ("", "/") else DEFAULT_ADDRESS
+        self.offer, self.problem = offer, problem
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind((host, port))
+        except OSError as exc:
+            self._sock.close()
+            raise LivecrepreError(f"input {spec}: cannot listen on {host}:{port} ({exc.strerror or exc})")
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self.spec = f"osc://{host}:{self.port}{self.address}"
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"livecrepre-in {self.spec}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            try:
+                data = self._sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return  # closed
+            self.handle(data, now())
+
+    def handle(self, data: bytes, arrived: float) -> None:
+        """Parse one datagram and offer what it holds (messages in a bundle one by one)."""
+        try:
+            messages = [timed.message for timed in osc_packet.OscPacket(data).messages]
+        except Exception as exc:  # noqa: BLE001 - python-osc raises several kinds on garbage
+            self.problem("malformed", f"malformed OSC packet ({len(data)} bytes: {type(exc).__name__})")
+            return
+        for message in messages:
+            self._message(message.address, list(message.params), arrived)
+
+    def _message(self, address: str, args: list, arrived: float) -> None:
+        if address == self.address:
+            values = [_number(a) for a in args]
+            if not values or None in values:
+                self.problem("bad", f"{address} takes numbers (finite, below {HUGE:g}); got "
+                                    f"{_describe(args)}")
+                return
+            self.offer(Heard(arrived, "gesture", tuple(values)))
+        elif address in CONTROLS:
+            name, kind = CONTROLS[address]
+            if kind is None:
+                self.offer(Control(name))
+            elif len(args) != 1 or (kind is str) != isinstance(args[0], str) or (
+                    kind is not str and _number(args[0]) is None):
+                self.problem("bad", f"{address} takes one {kind.__name__}; got {_describe(args)}")
+            else:
+                self.offer(Control(name, args[0] if kind is str else kind(args[0])))
+        else:
+            self.problem("ignored", f"no such input address {address} (send to {self.address} or "
+                                    f"/impsy/...)")
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+        self._thread.join(timeout=1)
+
+
+def _describe(args: list) -> str:
+    if not args:
+        return "no arguments"
+    shown = ", ".join(repr(a)[:20] for a in args[:4]) + (", ..." if len(args) > 4 else "")
+    return f"{len(args)} argument(s): {shown}"
+
+
+def _from_midi(message, arrived: float, channel: int | None) -> Heard | None:
+    """A note or controller message as Heard (other messages, and other channels, are not)."""
+    if channel is not None and getattr(message, "channel", channel - 1) != channel - 1:
+        return None
+    if message.type == "note_on":
+        return Heard(arrived, "note", (float(message.note), float(message.velocity)))
+    if message.type == "note_off":
+        return Heard(arrived, "note", (float(message.note), 0.0))
+    if message.type == "control_change":
+        return Heard(arrived, "cc", (float(message.control), message.value / 127.0))
+    return None
+
+
+def input_names(quiet: bool = True) -> list[str]:
+    """The MIDI input ports (`quiet` hides the C library's own line; only on the caller's thread,
+    since it redirects the process's stderr for a moment)."""
+    try:
+        with quiet_c_stderr() if quiet else contextlib.nullcontext():
+            return mido.get_input_names()
+    except Exception as exc:  # noqa: BLE001 - rtmidi raises its own error types
+        raise LivecrepreError(f"this machine has no MIDI input ({backend_label()}: {str(exc).strip()})")
+
+
+class MidiInput:
+    """A MIDI input port through mido; a named port that vanishes is reported once, and opened
+    again when it comes back."""
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, spec: str, offer: Offer, problem: Problem, client_name: str = "livecrepre-in"):
+        port_spec, channel = split_midi_spec(spec)
+        self.channel = channel if spec.rstrip().endswith(f":{channel}") else None
+        self.offer, self.problem, self.spec = offer, problem, spec
+        self.virtual = port_spec == "virtual"
+        self.name = client_name if self.virtual else self._resolve(port_spec, spec)
+        self._port = self._open()
+        self._closed = threading.Event()
+        self._watch = None
+        if not self.virtual:
+            self._watch = threading.Thread(target=self._watch_port, name=f"livecrepre-in {spec}", daemon=True)
+            self._watch.start()
+
+    @staticmethod
+    def _resolve(port_spec: str, spec: str) -> str:
+        names = input_names()
+        available = ", ".join(map(repr, names)) or "none"
+        if port_spec.isdigit():
+            if int(port_spec) < len(names):
+                return names[int(port_spec)]
+            raise LivecrepreError(f"input {spec}: no MIDI input with index {port_spec} (available: {available})")
+        matches = [n for n in names if n == port_spec] or [n for n in names if port_spec.lower() in n.lower()]
+        if len(matches) != 1:
+            problem = "no such MIDI input port" if not matches else "ambiguous MIDI input port"
+            raise LivecrepreError(f"input {spec}: {problem} (available: {available})")
+        return matches[0]
+
+    def _open(self):
+        try:
+            with quiet_c_stderr():
+                return mido.open_input(self.name, virtual=self.virtual, callback=self._received)
+        except Exception as exc:  # noqa: BLE001
+            raise LivecrepreError(f"input {self.spec}: cannot open a MIDI input ({backend_label()}: "
+                                  f"{str(exc).strip()})")
+
+    def _received(self, message) -> None:
+        heard = _from_midi(message, now(), self.channel)
+        if heard is not None:
+            self.offer(heard)
+
+    def _watch_port(self) -> None:
+        gone = False
+        while not self._closed.wait(self.CHECK_SECONDS):
+            try:
+                present = self.name in input_names(quiet=False)
+            except LivecrepreError:
+                present = False
+            if not present and not gone:
+                gone = True
+                self.problem("vanished", f"MIDI input {self.name!r} vanished; the voice plays on, "
+                                         f"and listens again if it comes back")
+            elif present and gone:
+                gone = False
+                try:
+                    self._port.close()
+                    self._port = self._open()
+                    self.problem("back", f"MIDI input {self.name!r} is back")
+                except LivecrepreError as exc:
+                    self.problem("vanished", str(exc))
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._watch is not None:
+            self._watch.join(timeout=2)
+        try:
+            self._port.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+class MidiFileInput:
+    """A MIDI file's notes and controllers offered at their times, as if a performer played them
+    (for sessions and tests without MIDI hardware). It plays once; `finished` is set at its end."""
+
+    def __init__(self, spec: str, offer: Offer, problem: Problem):
+        path = Path(spec[len("file:"):]).expanduser()
+        if not path.is_file():
+            raise LivecrepreError(f"input {spec}: no such MIDI file")
+        try:
+            self._messages = [m for m in mido.MidiFile(path) if not m.is_meta or m.time]
+        except Exception as exc:  # noqa: BLE001 - mido raises several kinds on a broken file
+            raise LivecrepreError(f"input {spec}: not a readable MIDI file ({type(exc).__name__}: {exc})")
+        self.spec, self.offer, self.problem = spec, offer, problem
+        self.finished = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._play, name=f"livecrepre-in {spec}", daemon=True)
+        self._thread.start()
+
+    def _play(self) -> None:
+        due = now() + 0.05
+        for message in self._messages:
+            due += message.time  # seconds since the previous message (mido applies the file's tempi)
+            if self._closed.is_set():
+                return
+            if due - now() > 0.01:
+                if self._closed.wait(due - now() - 0.005):
+                    return
+            sleep_until(due, spin=0.002)
+            heard = None if message.is_meta else _from_midi(message, due, None)
+            if heard is not None:
+                self.offer(heard)
+        self.finished.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=1)
