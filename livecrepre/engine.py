@@ -990,7 +990,8 @@ class Engine:
         for name, heard in info["listening"].items():
             counts = heard["counts"]
             said = ", ".join(f"{counts[k]} {k}" for k in ("heard", "fed", "echoes", "dropped", "malformed",
-                                                          "bad", "refused", "ignored", "vanished") if counts.get(k))
+                                                          "bad", "wrong", "refused", "failed", "ignored",
+                                                          "vanished") if counts.get(k))
             lines.append(f"  {name} listens to {heard['source']} ({heard['mode']}"
                          + (f", idle {heard['idle']:g} s" if heard["mode"] == "callresponse" else "")
                          + (", paused" if heard["paused"] else "") + (", input ended" if heard["ended"] else "")

@@ -108,12 +108,12 @@ class Listener:
         if self.plays == "gestures":
             if heard.kind != "gesture" or len(heard.values) != self.dims - 1:
                 what = "a note" if heard.kind == "note" else f"{len(heard.values)} value(s)"
-                self._problem("bad", f"voice {self.voice} takes {self.dims - 1} values per gesture, not {what}")
+                self._problem("wrong", f"voice {self.voice} takes {self.dims - 1} values per gesture, not {what}")
                 return None
             return heard
         pitch, velocity = (heard.values + (100.0,))[:2] if heard.values else (None, None)
         if pitch is None or len(heard.values) > 2 or not (0 <= pitch <= 127 and 0 <= velocity <= 127):
-            self._problem("bad", f"voice {self.voice} takes a note: pitch 0-127 and an optional velocity "
+            self._problem("wrong", f"voice {self.voice} takes a note: pitch 0-127 and an optional velocity "
                                  f"0-127 (0 ends it); got {heard.values!r}")
             return None
         return Heard(heard.time, "note", (float(round(pitch)), float(round(velocity))))

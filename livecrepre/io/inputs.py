@@ -126,6 +126,8 @@ class OscInput:
     def handle(self, data: bytes, arrived: float) -> None:
         """Parse one datagram and offer what it holds (messages in a bundle one by one)."""
         try:
+            if len(data) % 4:  # OSC packets come in 4-byte words; python-osc reads a cut one anyway
+                raise ValueError("not a whole number of 4-byte words")
             messages = [timed.message for timed in osc_packet.OscPacket(data).messages]
         except Exception as exc:  # noqa: BLE001 - python-osc raises several kinds on garbage
             self.problem("malformed", f"malformed OSC packet ({len(data)} bytes: {type(exc).__name__})")
