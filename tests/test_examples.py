@@ -1,0 +1,47 @@
+"""The example notebooks, run top to bottom by a real Jupyter kernel (nbclient), on quick settings."""
+from __future__ import annotations
+
+import csv
+import re
+import socket
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_notebook(name: str, workdir: Path) -> str:
+    """Execute examples/NAME in `workdir`; returns every cell's text output, joined."""
+    notebook = nbformat.read(EXAMPLES / name, as_version=4)
+    NotebookClient(notebook, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(workdir)}}).execute()
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", "") or "".join(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(texts)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_record_train_perform_notebook(tmp_path, monkeypatch):
+    """Play (a generated performer over OSC), train an MDRNN on the log while the voice answers,
+    swap it in, and it answers with the new model."""
+    monkeypatch.setenv("LIVECREPRE_QUICK", "1")
+    monkeypatch.setenv("LIVECREPRE_PORT", str(free_udp_port()))
+    out = run_notebook("record_train_perform.ipynb", tmp_path)
+    assert int(re.search(r"(\d+) answers so far", out).group(1)) > 20
+    assert "done" in out and "mine" in out
+    answered = int(re.search(r"(\d+) answers from the model of your playing", out).group(1))
+    assert answered > 5
+    assert re.search(r"hand\s+mine\s", out), "status shows the voice playing the new model"
+    with open(tmp_path / "takes" / "session.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert sum(r[1] == "interface" for r in rows) > 150 and sum(r[1] == "rnn" for r in rows) > 20
+    assert (tmp_path / "takes" / "mine.ckpt").is_file()
