@@ -1,5 +1,6 @@
-"""A voice listening to an input: what the performer plays reaches the voice, in order, through a
-bounded queue, on a thread of its own (never the clock's).
+"""A voice listening to an input: what the performer plays reaches the voice at once, on the
+input's own thread (never the clock's), so that an answer leaves about a model step after the input
+came in; controls (/impsy/...) are handed on by a thread of the listener's, in order.
 
 - What comes in is checked first (the right number of values, notes 0-127); what a voice cannot
   use is one line for the performer the first time, then counted (status shows the counts).
@@ -7,8 +8,9 @@ bounded queue, on a thread of its own (never the clock's).
   echoed back by a patch or a MIDI thru) is not fed back.
 - Every valid input is written to the interaction log as it arrives (`interface` rows), and every
   event the voice plays as it is sent (`rnn` rows): IMPSY's CSV shape.
-- A flood: the queue holds QUEUE_SIZE inputs; when it is full the oldest waiting one is dropped
-  (the newest input wins) and counted.
+- A flood: what was waiting when the input got to it is handled together, and only its newest
+  KEEP inputs reach the voice (the newest input wins); the others are logged and counted as dropped.
+  Controls wait in a queue of QUEUE_SIZE, the oldest dropped when it is full.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from .io.inputs import Control, Heard, open_input
 from .io.interaction_log import InteractionLog
 
 MODES = ("callresponse", "polyphony", "battle", "useronly")
-QUEUE_SIZE = 64
+KEEP = 8  # inputs of one batch handed on: a chord in one bundle is kept, a flood cut to its newest
+QUEUE_SIZE = 64  # controls waiting
 ECHO_SECONDS = 0.05  # an input this close to the time the voice played the same values is its echo
 ECHO_TOLERANCE = 1e-4  # OSC carries 32-bit floats
 
@@ -64,7 +67,7 @@ class Listener:
         self._cond = threading.Condition()
         self._echoes: deque[tuple[tuple, float, float]] = deque(maxlen=256)  # (values, from, until)
         self._closed = False
-        self._busy = False  # an input taken from the queue is being handed on
+        self._busy = False  # a control taken from the queue is being handed on
         self.log = InteractionLog(log_path)
         try:
             self.source = open_input(spec, self._offer, self._problem)
@@ -79,23 +82,46 @@ class Listener:
         """Whether a voice that plays this can take what this listener hands on."""
         return plays == self.plays and (plays != "gestures" or dims == self.dims)
 
-    # -- on the source's thread ------------------------------------------------------------------
-    def _offer(self, item) -> None:
-        if isinstance(item, Heard):
-            item = self._check(item)
-            if item is None:
-                return
-            if self._is_echo(item):
+    # -- on the source's thread ----------------------------------------------------------------
+    def _offer(self, items: list) -> None:
+        """What arrived together: checked, logged, and the newest KEEP inputs handed on."""
+        inputs = []
+        for item in items:
+            if isinstance(item, Control):
+                self._queue_control(item)
+                continue
+            heard = self._check(item)
+            if heard is None:
+                continue
+            if self._is_echo(heard):
                 self.counts["echoes"] += 1
-                return
-            self.log.row(item.time + self._wall_offset, "interface", item.values)
+                continue
+            self.log.row(heard.time + self._wall_offset, "interface", heard.values)
             self.counts["heard"] += 1
+            inputs.append(heard)
+        if len(inputs) > KEEP:
+            self.counts["dropped"] += len(inputs) - KEEP
+            inputs = inputs[-KEEP:]
+        for heard in inputs:
+            self._guarded(self._deliver, heard)
+            self.counts["fed"] += 1
+
+    def _queue_control(self, control: Control) -> None:
         with self._cond:
             if len(self._queue) >= QUEUE_SIZE:
                 self._queue.popleft()
                 self.counts["dropped"] += 1
-            self._queue.append(item)
+            self._queue.append(control)
             self._cond.notify()
+
+    def _guarded(self, fn, item) -> None:
+        """Hand on one input or control; what the engine refuses is one line, never a crash."""
+        try:
+            fn(item)
+        except LivecrepreError as exc:
+            self._problem("refused", str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bad input never stops the listener
+            self._problem("failed", f"{type(exc).__name__}: {exc}")
 
     def _check(self, heard: Heard) -> Heard | None:
         """The input as this voice takes it, or None (reported) when it cannot."""
@@ -119,10 +145,13 @@ class Listener:
         return Heard(heard.time, "note", (float(round(pitch)), float(round(velocity))))
 
     def _is_echo(self, heard: Heard) -> bool:
+        echoes = self._echoes
+        while echoes and echoes[0][2] < heard.time - 1.0:  # long gone (kept in time order, roughly)
+            echoes.popleft()
         values = heard.values[:1] if heard.kind == "note" else heard.values
         return any(since <= heard.time <= until and len(sent) == len(values)
                    and all(abs(a - b) <= ECHO_TOLERANCE for a, b in zip(sent, values))
-                   for sent, since, until in list(self._echoes))
+                   for sent, since, until in list(echoes))
 
     def _problem(self, kind: str, message: str) -> None:
         """The first problem of each kind is shown; the rest are counted."""
@@ -142,7 +171,7 @@ class Listener:
         row = values + ((float(event.velocity),) if event.pitch is not None else ())
         self.log.row(event.timetag, "rnn", row)
 
-    # -- the listener's thread -----------------------------------------------------------------
+    # -- the listener's thread: controls -----------------------------------------------------------
     def _work(self) -> None:
         while True:
             with self._cond:
@@ -150,28 +179,23 @@ class Listener:
                     self._cond.wait()
                 if self._closed:
                     return
-                item = self._queue.popleft()
+                control = self._queue.popleft()
                 self._busy = True
-            try:
-                if isinstance(item, Control):
-                    self._control(item)
-                else:
-                    self._deliver(item)
-                    self.counts["fed"] += 1
-            except LivecrepreError as exc:
-                self._problem("refused", str(exc))
-            except Exception as exc:  # noqa: BLE001 - a bad input never stops the listener
-                self._problem("failed", f"{type(exc).__name__}: {exc}")
-            finally:
-                self._busy = False
+            self._guarded(self._control, control)
+            self._busy = False
 
     def idle(self, timeout: float = 2.0) -> bool:
-        """Wait until everything queued has been handed on (for tests and scripts)."""
-        deadline = time.monotonic() + timeout
+        """Wait until what was sent has been handed on: nothing waiting at the input, no control
+        queued (for tests and scripts; an OSC input knows what is waiting, other inputs say so
+        as they hand it on)."""
+        settled = getattr(self.source, "settled", lambda: True)
+        deadline, calm = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
             with self._cond:
-                if not self._queue and not self._busy:
-                    return True
+                quiet = not self._queue and not self._busy
+            calm = calm + 1 if quiet and settled() else 0
+            if calm >= 3:
+                return True
             time.sleep(0.005)
         return False
 

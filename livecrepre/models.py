@@ -168,6 +168,7 @@ class Model:
     checksum: str = ""
     _initial_state: object = field(default=None, repr=False)
     _input_tables: object = field(default=None, repr=False)
+    _param_leaves: tuple | None = field(default=None, repr=False)
 
     @property
     def family(self) -> str:
@@ -195,6 +196,13 @@ class Model:
         if self._input_tables is None:
             self._input_tables = jax.device_get(self.network().input_tables())
         return self._input_tables
+
+    @property
+    def param_leaves(self) -> tuple:
+        """The parameters as a flat tuple of arrays (in jax.tree order), computed once."""
+        if self._param_leaves is None:
+            self._param_leaves = tuple(jax.tree.leaves(self.params))
+        return self._param_leaves
 
     def initial_state(self):
         """The recurrent state to start from, as host arrays (computed once: cheap to reuse)."""

@@ -8,13 +8,16 @@ voices (listening.py decides what a voice does with it).
     midi:PORT[:CHANNEL]       a MIDI input port (a name, a unique substring, an index, or `virtual`)
     file:PATH.mid             a MIDI file played in real time from when the voice starts listening
 
-A source calls `offer(item)` with a Heard or a Control, and `problem(kind, message)` with what it
-could not use (a malformed packet, a value that is not a finite number, a port that vanished).
+A source calls `offer(items)` with a list of Heard and Control (what arrived together: one message,
+or the datagrams that were waiting when the OSC server got to them), on its own thread, and
+`problem(kind, message)` with what it could not use (a malformed packet, a value that is not a
+finite number, a port that vanished).
 """
 from __future__ import annotations
 
 import contextlib
 import math
+import select
 import socket
 import threading
 import time
@@ -58,7 +61,8 @@ class Control:
     value: object = None
 
 
-Offer = Callable[[object], None]
+Offer = Callable[[list], None]
+MOST_DRAINED = 4096  # datagrams read in one go when many are waiting (a flood)
 Problem = Callable[[str, str], None]
 
 
@@ -106,55 +110,80 @@ class OscInput:
         except OSError as exc:
             self._sock.close()
             raise LivecrepreError(f"input {spec}: cannot listen on {host}:{port} ({exc.strerror or exc})")
-        self._sock.settimeout(0.2)
+        self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self.spec = f"osc://{host}:{self.port}{self.address}"
         self._closed = False
+        self.busy = False  # handling what it read
         self._thread = threading.Thread(target=self._run, name=f"livecrepre-in {self.spec}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._closed:
             try:
-                data = self._sock.recv(65536)
-            except socket.timeout:
+                ready, _, _ = select.select([self._sock], [], [], 0.2)
+            except (OSError, ValueError):
+                return  # closed
+            if not ready:
                 continue
+            self.busy = True
+            batch = []
+            try:  # everything waiting is handled together, so that the newest input wins a flood
+                while len(batch) < MOST_DRAINED:
+                    batch.append(self._sock.recv(65536))
+            except BlockingIOError:
+                pass
             except OSError:
                 return  # closed
-            self.handle(data, now())
+            arrived = now()
+            items = []
+            for data in batch:
+                items += self.parse(data, arrived)
+            if items:
+                self.offer(items)
+            self.busy = False
 
-    def handle(self, data: bytes, arrived: float) -> None:
-        """Parse one datagram and offer what it holds (messages in a bundle one by one)."""
+    def settled(self) -> bool:
+        """Nothing waiting to be read and nothing being handled (for tests and scripts)."""
+        if self.busy:
+            return False
+        try:
+            self._sock.recv(1, socket.MSG_PEEK)
+            return False
+        except OSError:  # nothing waiting (or closed)
+            return not self.busy
+
+    def parse(self, data: bytes, arrived: float) -> list:
+        """The inputs and controls one datagram holds (messages of a bundle in order)."""
         try:
             if len(data) % 4:  # OSC packets come in 4-byte words; python-osc reads a cut one anyway
                 raise ValueError("not a whole number of 4-byte words")
             messages = [timed.message for timed in osc_packet.OscPacket(data).messages]
         except Exception as exc:  # noqa: BLE001 - python-osc raises several kinds on garbage
             self.problem("malformed", f"malformed OSC packet ({len(data)} bytes: {type(exc).__name__})")
-            return
-        for message in messages:
-            self._message(message.address, list(message.params), arrived)
+            return []
+        items = [self._message(m.address, list(m.params), arrived) for m in messages]
+        return [item for item in items if item is not None]
 
-    def _message(self, address: str, args: list, arrived: float) -> None:
+    def _message(self, address: str, args: list, arrived: float):
         if address == self.address:
             values = [_number(a) for a in args]
             if not values or None in values:
                 self.problem("bad", f"{address} takes numbers (finite, below {HUGE:g}); got "
                                     f"{_describe(args)}")
-                return
-            self.offer(Heard(arrived, "gesture", tuple(values)))
-        elif address in CONTROLS:
+                return None
+            return Heard(arrived, "gesture", tuple(values))
+        if address in CONTROLS:
             name, kind = CONTROLS[address]
             if kind is None:
-                self.offer(Control(name))
-            elif len(args) != 1 or (kind is str) != isinstance(args[0], str) or (
+                return Control(name)
+            if len(args) != 1 or (kind is str) != isinstance(args[0], str) or (
                     kind is not str and _number(args[0]) is None):
                 self.problem("bad", f"{address} takes one {kind.__name__}; got {_describe(args)}")
-            else:
-                self.offer(Control(name, args[0] if kind is str else kind(args[0])))
-        else:
-            self.problem("ignored", f"no such input address {address} (send to {self.address} or "
-                                    f"/impsy/...)")
+                return None
+            return Control(name, args[0] if kind is str else kind(args[0]))
+        self.problem("ignored", f"no such input address {address} (send to {self.address} or /impsy/...)")
+        return None
 
     def close(self) -> None:
         self._closed = True
@@ -236,7 +265,7 @@ class MidiInput:
     def _received(self, message) -> None:
         heard = _from_midi(message, now(), self.channel)
         if heard is not None:
-            self.offer(heard)
+            self.offer([heard])
 
     def _watch_port(self) -> None:
         gone = False
@@ -298,7 +327,7 @@ class MidiFileInput:
             sleep_until(due, spin=0.002)
             heard = None if message.is_meta else _from_midi(message, due, None)
             if heard is not None:
-                self.offer(heard)
+                self.offer([heard])
         self.finished.set()
 
     def close(self) -> None:
