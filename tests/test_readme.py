@@ -45,3 +45,16 @@ def test_the_three_families_session_in_the_readme_runs(tmp_path):
     status = out.split("livecrepre running")[1]
     assert "tune     abc" in status and "hand     gesture" in status and "sigma 0.1" in status
     assert "melody plays melody; voice tune plays abc and keeps abc" in out
+
+
+def test_the_listening_example_runs(tmp_path):
+    """The Python example under 'Play with it' (on a free port instead of IMPSY's 5000)."""
+    from .test_examples import free_udp_port
+
+    section = README.read_text().split("### Play with it")[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1).replace("5000", str(free_udp_port()))
+    result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "50 answers" in result.stdout and "(polyphony)" in result.stdout
+    assert sum(",interface," in line for line in (tmp_path / "logs" / "hand.csv").read_text().splitlines()) == 50
