@@ -31,6 +31,13 @@ def assert_kept_every_tick(grid: Collector, engine) -> None:
     assert engine.late_ticks == 0
 
 
+def _built(*values):
+    built = OscMessageBuilder("/interface")
+    for value in values:
+        built.add_arg(value)
+    return built.build()
+
+
 def message(address: str, *args) -> bytes:
     built = OscMessageBuilder(address)
     for arg in args:
@@ -99,11 +106,22 @@ def test_a_flood_keeps_the_newest_input_counts_the_drops_and_logs_every_row(engi
     sender = threading.Thread(target=flood)
     sender.start()
     sender.join()
-    marker = osc(listening_port(engine, "hand"), "/interface", 0.777, 0.111)  # the newest input
     listener = engine.listeners["hand"]
+    assert listener.idle(10)
+    fed = listener.counts["fed"]
+    marker = osc(listening_port(engine, "hand"), "/interface", 0.777, 0.111)  # after the flood
     time.sleep(0.05)
     assert listener.idle(10)
-    assert engine.voices["hand"].last_heard >= marker  # it reached the voice
+    assert listener.counts["fed"] == fed + 1 and engine.voices["hand"].last_heard >= marker
+    burst = OscBundleBuilder(IMMEDIATELY)  # 20 inputs arriving at once: the newest 8 reach the voice
+    for i in range(20):
+        burst.add_content(_built(i / 20, 0.25))
+    dropped = listener.counts["dropped"]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.sendto(burst.build().dgram, ("127.0.0.1", listening_port(engine, "hand")))
+    time.sleep(0.05)
+    assert listener.idle(10)
+    assert listener.counts["fed"] == fed + 1 + 8 and listener.counts["dropped"] == dropped + 12
     counts = dict(listener.counts)
     assert counts["dropped"] > 0 and counts["fed"] + counts["dropped"] == counts["heard"]
     assert counts["heard"] > 1000
@@ -113,7 +131,7 @@ def test_a_flood_keeps_the_newest_input_counts_the_drops_and_logs_every_row(engi
     assert_kept_every_tick(grid, engine)
     rows = [r for r in log_rows(tmp_path / "hand.csv") if r[1] == "interface"]
     assert len(rows) == counts["heard"]  # dropped from the queue, still in the log
-    assert rows[-1][2:] == ["0.777", "0.111"]
+    assert rows[-21][2:] == ["0.777", "0.111"] and rows[-1][2:] == ["0.95", "0.25"]
 
 
 def _valid_gesture(address: str, args: list) -> bool:
