@@ -489,6 +489,9 @@ class Engine:
                                       f"(%listen {name} osc://127.0.0.1:5000/interface)")
             if mode is None and idle is None:
                 raise LivecrepreError("give --mode or --idle to change, or a source to listen to")
+        elif name in self.listeners and source in (self.listeners[name].spec, self.listeners[name].asked):
+            mode = mode or self.voices[name].mode  # the same input again: kept, its mode changed
+            source = None
         else:
             mode = mode or "callresponse"
             listener = self._open_listener(voice, source, log, cc)

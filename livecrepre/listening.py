@@ -74,7 +74,7 @@ class Listener:
         except Exception:
             self.log.close()
             raise
-        self.spec = getattr(self.source, "spec", spec)
+        self.asked, self.spec = spec, getattr(self.source, "spec", spec)  # as given; as opened (its port)
         self._thread = threading.Thread(target=self._work, name=f"livecrepre-listen {voice}", daemon=True)
         self._thread.start()
 

@@ -179,6 +179,10 @@ def test_modes_and_listening_through_the_magics(shell, collector, capsys):
     assert engine.voices["hand"].mode == "polyphony" and engine.voices["hand"].idle == 0.2
     shell.run_line_magic("listen", "hand --mode battle")
     assert engine.voices["hand"].mode == "battle"
+    listener = engine.listeners["hand"]  # the same line again, another mode: the input is kept
+    shell.run_line_magic("listen", f"hand {listener.spec} --mode useronly")
+    assert engine.listeners["hand"] is listener and engine.voices["hand"].mode == "useronly"
+    shell.run_line_magic("listen", "hand --mode battle")
     shell.run_line_magic("crepre", "status")
     out = capsys.readouterr().out
     assert "hand listens to osc://127.0.0.1:" in out and "(battle)" in out
