@@ -135,35 +135,38 @@ def test_a_midi_file_is_played_in_real_time_and_the_voice_answers_after_it(engin
     assert [r for r in rows if r[1] == "rnn"]
 
 
-def _answer_in_key(seed: int, listen: bool, path) -> tuple[int, int]:
-    """Offline and seeded: the melody voice hears the phrase (or not) for two bars, then plays six;
-    returns (notes of the answer in F# major, notes of the answer), read back from a MIDI file."""
+def _notes_in_key(seed: int, mode: str | None, path) -> tuple[int, int]:
+    """Offline and seeded: the melody voice hears the phrase in `mode` (or nothing: None) and plays;
+    returns (its notes in F# major, its notes), read back from a MIDI file. In callresponse it hears
+    two bars and answers for six; in polyphony it hears the phrase all along and plays with it."""
     engine = lc.Engine(bpm=120, seed=seed, echo_errors=False, log=False)
     engine.voice("lead", "melody", temperature=0.6, to=[f"file:{path}"])
     engine.play_offline()
     voice = engine.voices["lead"]
-    if listen:
-        voice.mode, voice.idle = "callresponse", 0.3
-    for tick in range(32 + 96):
-        if listen and tick < 32 and tick % 2 == 0:
+    voice.mode, voice.idle = mode, 0.3
+    heard_until = 32 if mode == "callresponse" else 128
+    for tick in range(128):
+        if mode is not None and tick < heard_until and tick % 2 == 0:
             voice.hear(Heard(engine.tempo.time_of(tick), "note", (float(PHRASE[tick // 2 % 16]), 90.0)),
                        engine.tempo)
         engine.step(tick)
     engine.stop()
     mid = mido.MidiFile(path)
-    t, answer = 0, []
+    first = (36 if mode == "callresponse" else 16) * mid.ticks_per_beat // 4
+    t, notes = 0, []
     for message in mid.tracks[0]:
         t += message.time
-        if message.type == "note_on" and message.velocity and t >= 36 * mid.ticks_per_beat // 4:
-            answer.append(message.note)
-    return sum(p % 12 in F_SHARP_MAJOR for p in answer), len(answer)
+        if message.type == "note_on" and message.velocity and t >= first:
+            notes.append(message.note)
+    return sum(p % 12 in F_SHARP_MAJOR for p in notes), len(notes)
 
 
-def test_the_answer_continues_from_the_performers_phrase(tmp_path):
-    """Conditioned on a phrase in F# major, the folk model answers in F# major; on its own it
-    plays in its usual keys (D and G majors mostly)."""
-    heard = [_answer_in_key(seed, True, tmp_path / f"h{seed}.mid") for seed in range(3)]
-    alone = [_answer_in_key(seed, False, tmp_path / f"a{seed}.mid") for seed in range(3)]
+@pytest.mark.parametrize("mode", ["callresponse", "polyphony"])
+def test_the_voice_continues_from_the_performers_phrase(mode, tmp_path):
+    """Conditioned on a phrase in F# major, the folk model plays in F# major (its answer, or its line
+    alongside); on its own it plays in its usual keys (D and G majors mostly)."""
+    heard = [_notes_in_key(seed, mode, tmp_path / f"h{seed}.mid") for seed in range(3)]
+    alone = [_notes_in_key(seed, None, tmp_path / f"a{seed}.mid") for seed in range(3)]
     assert all(total >= 10 for _, total in heard + alone)
     share_heard = sum(k for k, _ in heard) / sum(n for _, n in heard)
     share_alone = sum(k for k, _ in alone) / sum(n for _, n in alone)
