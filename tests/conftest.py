@@ -1,9 +1,16 @@
 """Shared fixtures: real OSC receivers, a real IPython shell, the shipped model, collectors."""
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import mido
 
 import pytest
 from pythonosc import osc_packet, osc_server
@@ -100,3 +107,21 @@ def shell():
 
 def max_gap(times: list[float]) -> float:
     return max(b - a for a, b in zip(times, times[1:])) if len(times) > 1 else float("inf")
+
+
+JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+START_JACKD = Path(__file__).parent.parent / "scripts" / "start_jackd.sh"
+
+
+@pytest.fixture(scope="module")
+def jack():
+    """A JACK server with the dummy driver (started here unless one runs), and mido on JACK."""
+    assert shutil.which("jackd"), "jackd is missing: apt-get install -y jackd2 (see README)"
+    pid = subprocess.run([str(START_JACKD)], capture_output=True, text=True).stdout.strip()
+    assert subprocess.run(["jack_lsp"], capture_output=True).returncode == 0, "JACK did not start"
+    previous = mido.backend
+    mido.set_backend(JACK_BACKEND, load=True)
+    yield
+    mido.backend = previous
+    if pid.isdigit():  # started here, so stopped here
+        os.kill(int(pid), signal.SIGTERM)

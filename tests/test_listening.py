@@ -20,14 +20,19 @@ F_SHARP_MAJOR = {6, 8, 10, 11, 1, 3, 5}  # pitch classes
 PHRASE = [66, 68, 70, 71, 73, 71, 70, 68, 66, 70, 73, 78, 77, 73, 70, 66]
 
 
-def osc(port: int, address: str, *args, sock=None) -> float:
-    """Send one OSC message to 127.0.0.1:port; returns when (clock.now()) it was sent."""
+def osc_message(address: str, *args):
+    """An OSC message (python-osc infers each argument's type)."""
     message = OscMessageBuilder(address)
     for arg in args:
         message.add_arg(arg)
+    return message.build()
+
+
+def osc(port: int, address: str, *args, sock=None) -> float:
+    """Send one OSC message to 127.0.0.1:port; returns when (clock.now()) it was sent."""
     sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sent = now()
-    sock.sendto(message.build().dgram, ("127.0.0.1", port))
+    sock.sendto(osc_message(address, *args).dgram, ("127.0.0.1", port))
     return sent
 
 

@@ -5,22 +5,20 @@ from __future__ import annotations
 import math
 import socket
 import struct
-import subprocess
 import threading
 import time
 
 import mido
 from hypothesis import HealthCheck, given, settings, strategies as st
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 import livecrepre as lc
 from livecrepre.io.inputs import HUGE
 
 from .conftest import Collector
 from .helpers import constant_model
-from .test_listening import listening_port, log_rows, osc, wait_for_error
-from .test_midi import MidiReceiver, assert_every_note_on_is_released, jack, read_notes  # noqa: F401 (jack: a fixture)
+from .test_listening import listening_port, log_rows, osc, osc_message, wait_for_error
+from .test_midi import MidiReceiver, assert_every_note_on_is_released, connect_livecrepre_to, read_notes
 
 
 def assert_kept_every_tick(grid: Collector, engine) -> None:
@@ -31,31 +29,27 @@ def assert_kept_every_tick(grid: Collector, engine) -> None:
     assert engine.late_ticks == 0
 
 
-def _built(*values):
-    built = OscMessageBuilder("/interface")
-    for value in values:
-        built.add_arg(value)
-    return built.build()
-
-
 def message(address: str, *args) -> bytes:
-    built = OscMessageBuilder(address)
-    for arg in args:
-        built.add_arg(arg)
-    return built.build().dgram
+    return osc_message(address, *args).dgram
 
 
-def test_bad_osc_is_one_line_per_kind_and_the_music_keeps_playing(engine, tmp_path):
+def grid_and_listening_hand(engine, tmp_path, mode: str):
+    """A note-every-tick voice (the music that must keep playing) and a gesture voice listening on
+    a free port in `mode`, logging to tmp_path/hand.csv; returns (the grid's collector, the port)."""
     grid = Collector()
     engine.voice("grid", constant_model(40), to=[grid])
     engine.voice("hand", "gesture", to=[Collector()])
     engine.start()
-    engine.listen("hand", "osc://127.0.0.1:0/interface", mode="polyphony", log=tmp_path / "hand.csv")
-    port = listening_port(engine, "hand")
+    engine.listen("hand", "osc://127.0.0.1:0/interface", mode=mode, log=tmp_path / "hand.csv")
+    return grid, listening_port(engine, "hand")
+
+
+def test_bad_osc_is_one_line_per_kind_and_the_music_keeps_playing(engine, tmp_path):
+    grid, port = grid_and_listening_hand(engine, tmp_path, "polyphony")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     good = message("/interface", 0.25, 0.75)
     bundle = OscBundleBuilder(IMMEDIATELY)
-    bundle.add_content(OscMessageBuilder("/interface").build())  # a valid bundle holding a bad message
+    bundle.add_content(osc_message("/interface"))  # a valid bundle holding a bad message
     packets = [good[:-3], b"\x00" * 8, b"#bundle\x00garbage",  # truncated, malformed
                bundle.build().dgram,
                message("/interface", 0.1, 0.2, 0.3),  # three values, the voice takes two
@@ -88,12 +82,7 @@ def test_bad_osc_is_one_line_per_kind_and_the_music_keeps_playing(engine, tmp_pa
 
 
 def test_a_flood_keeps_the_newest_input_counts_the_drops_and_logs_every_row(engine, tmp_path):
-    grid = Collector()
-    engine.voice("grid", constant_model(40), to=[grid])
-    engine.voice("hand", "gesture", to=[Collector()])
-    engine.start()
-    engine.listen("hand", "osc://127.0.0.1:0/interface", mode="callresponse", log=tmp_path / "hand.csv")
-    port = listening_port(engine, "hand")
+    grid, port = grid_and_listening_hand(engine, tmp_path, "callresponse")
     grid.wait_for(4)
 
     def flood():
@@ -115,10 +104,10 @@ def test_a_flood_keeps_the_newest_input_counts_the_drops_and_logs_every_row(engi
     assert listener.counts["fed"] == fed + 1 and engine.voices["hand"].last_heard >= marker
     burst = OscBundleBuilder(IMMEDIATELY)  # 20 inputs arriving at once: the newest 8 reach the voice
     for i in range(20):
-        burst.add_content(_built(i / 20, 0.25))
+        burst.add_content(osc_message("/interface", i / 20, 0.25))
     dropped = listener.counts["dropped"]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.sendto(burst.build().dgram, ("127.0.0.1", listening_port(engine, "hand")))
+    sock.sendto(burst.build().dgram, ("127.0.0.1", port))
     time.sleep(0.05)
     assert listener.idle(10)
     assert listener.counts["fed"] == fed + 1 + 8 and listener.counts["dropped"] == dropped + 12
@@ -249,10 +238,7 @@ def test_gestures_from_midi_controllers_and_to_midi_controllers(jack, engine, tm
         engine.voice("hand", "gesture", to=["midi:virtual?cc=20,21"])
         engine.start()
         engine.listen("hand", "midi:crepre-knobs", mode="polyphony", cc=[1, 74], log=tmp_path / "knobs.csv")
-        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
-        source = next(p for p in ports if p.endswith(":livecrepre"))
-        target = next(p for p in ports if p.endswith(":crepre-cc-synth"))
-        subprocess.run(["jack_connect", source, target], check=True)
+        connect_livecrepre_to("crepre-cc-synth")
         for value in range(0, 127, 8):
             # (a few ms apart: rtmidi's JACK output may merge messages sent in one JACK cycle)
             for control, value_ in ((1, value), (74, 127 - value), (7, value)):  # CC 7: not listened to
@@ -283,10 +269,7 @@ def test_gestures_as_midi_notes_are_all_released(jack, engine):
     try:
         engine.voice("hand", "gesture", to=["midi:virtual:3?notes"])
         engine.start()
-        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
-        source = next(p for p in ports if p.endswith(":livecrepre"))
-        target = next(p for p in ports if p.endswith(":crepre-note-synth"))
-        subprocess.run(["jack_connect", source, target], check=True)
+        connect_livecrepre_to("crepre-note-synth")
         time.sleep(1.0)
         engine.stop()
         notes = synth.notes()

@@ -1,12 +1,8 @@
 """MIDI for real: ports through a JACK server (dummy driver), files written and read back with mido."""
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import mido
 import pytest
@@ -16,24 +12,6 @@ from livecrepre.io.midi import split_midi_spec
 
 from .conftest import Collector
 from .helpers import constant_model
-
-JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
-START_JACKD = Path(__file__).parent.parent / "scripts" / "start_jackd.sh"
-
-
-@pytest.fixture(scope="module")
-def jack():
-    """A JACK server with the dummy driver (started here unless one runs), and mido on JACK."""
-    assert shutil.which("jackd"), "jackd is missing: apt-get install -y jackd2 (see README)"
-    pid = subprocess.run([str(START_JACKD)], capture_output=True, text=True).stdout.strip()
-    assert subprocess.run(["jack_lsp"], capture_output=True).returncode == 0, "JACK did not start"
-    previous = mido.backend
-    mido.set_backend(JACK_BACKEND, load=True)
-    yield
-    mido.backend = previous
-    if pid.isdigit():  # started here, so stopped here
-        os.kill(int(pid), signal.SIGTERM)
-
 
 class MidiReceiver:
     def __init__(self, name):
@@ -48,6 +26,14 @@ class MidiReceiver:
 
     def close(self):
         self.port.close()
+
+
+def connect_livecrepre_to(port: str) -> None:
+    """jack_connect the engine's virtual MIDI output (`midi:virtual`) to the port named `port`."""
+    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
+    source = next(p for p in ports if p.endswith(":livecrepre"))
+    target = next(p for p in ports if p.endswith(f":{port}"))
+    subprocess.run(["jack_connect", source, target], check=True)
 
 
 def assert_every_note_on_is_released(messages):
@@ -149,10 +135,7 @@ def test_virtual_port_connected_with_jack_connect(jack, engine):
     try:
         engine.start()
         engine.voice("lead", constant_model(65), to=["midi:virtual:2"])
-        ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split("\n")
-        source = next(p for p in ports if p.endswith(":livecrepre"))
-        target = next(p for p in ports if p.endswith(":crepre-patchbay"))
-        subprocess.run(["jack_connect", source, target], check=True)
+        connect_livecrepre_to("crepre-patchbay")
         time.sleep(0.6)
         engine.stop()
         notes = receiver.notes()

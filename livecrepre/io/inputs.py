@@ -20,7 +20,6 @@ import math
 import select
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
