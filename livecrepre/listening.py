@@ -50,8 +50,8 @@ def check_idle(idle) -> float:
 
 
 class Listener:
-    """An input attached to a voice. `deliver(heard)` and `control(control)` run on the listener's
-    thread; `report(message)` shows the performer one line."""
+    """An input attached to a voice. `deliver(heard)` runs on the input's thread, `control(control)`
+    on the listener's; `report(message)` shows the performer one line."""
 
     def __init__(self, voice: str, spec: str, *, plays: str, dims: int, log_path,
                  deliver: Callable[[Heard], None], control: Callable[[Control], None],
@@ -154,14 +154,15 @@ class Listener:
                    for sent, since, until in list(echoes))
 
     def _problem(self, kind: str, message: str) -> None:
-        """The first problem of each kind is shown; the rest are counted."""
+        """The first problem of each kind is shown, the rest counted; a port that vanishes or comes
+        back is shown each time."""
         self.counts[kind] += 1
         self.last_problem = message
-        if kind == "back" or self.counts[kind] == 1:
+        if kind in ("vanished", "back") or self.counts[kind] == 1:
             more = "" if kind in ("vanished", "back") else "; more are counted in %crepre status"
             self._report(f"listen {self.voice}: {message}{more}")
 
-    # -- on the clock's (or the listener's) thread: what the voice played -------------------------
+    # -- on the clock's (or the input's) thread: what the voice played ----------------------------
     def sent(self, event: Event) -> None:
         """The voice played `event`: logged as an `rnn` row, and remembered for the echo guard."""
         values = (float(event.pitch),) if event.pitch is not None else tuple(event.values or ())
