@@ -583,6 +583,28 @@ class Engine:
         elif control.name == "bpm":
             self.set_bpm(value)
 
+    # -- pictures ----------------------------------------------------------------------------------
+    def pianoroll(self, voice: str | None = None, bars: int | None = None, take=None):
+        """A piano roll (a matplotlib Figure) of what `voice` (or every voice) played, the last
+        `bars` bars of it (default: what is kept, the last 256 events of each voice); or of a
+        recorded `take` (a MIDI file written by a file: route)."""
+        from . import pianoroll
+
+        if bars is not None and (not isinstance(bars, int) or bars < 1):
+            raise LivecrepreError(f"--bars takes a whole number of bars, 1 or more, not {bars!r}")
+        if take is not None:
+            notes, title = pianoroll.notes_of_take(take), Path(take).name
+        else:
+            if voice is not None:
+                self._voice(voice)
+            notes = pianoroll.notes_of_voices(self.voices, self.ticks_per_beat, voice)
+            title = voice or ", ".join(notes)
+        since = None
+        if bars is not None:
+            last = max(n.end for ns in notes.values() for n in ns)
+            since = max(0.0, last - bars * self.beats_per_bar)
+        return pianoroll.draw(notes, self.beats_per_bar, title, since)
+
     # -- the performance log ------------------------------------------------------------------
     def _log(self, tick: int, command: str, checksums: dict | None = None) -> None:
         """A control took effect at `tick`: one line in memory, appended to the file off the clock."""

@@ -236,6 +236,41 @@ class CrepreMagics(Magics):
                          off=args.off, log=args.log, cc=cc))
 
     @magic_arguments()
+    @argument("what", nargs="?", default=None, help="a voice, or a recorded take (PATH.mid); default every voice")
+    @argument("--bars", type=int, default=None, help="only the last N bars")
+    @argument("--out", default=None, help="also save it as this PNG (in a terminal: takes/pianoroll-....png)")
+    @line_magic
+    def pianoroll(self, line):
+        """A piano roll of what a voice played (or every voice, or a recorded take), one colour per voice.
+
+        %pianoroll                  every voice, what each played recently
+        %pianoroll lead --bars 8    the last 8 bars of lead
+        %pianoroll takes/set.mid    a recorded take
+
+        In a notebook it is shown inline; in a terminal it is saved as a PNG and its path printed.
+        """
+        import io
+        import time
+
+        from . import pianoroll
+
+        args = parse_argstring(self.pianoroll, line)
+        is_take = args.what is not None and args.what.lower().endswith((".mid", ".midi"))
+        fig = self._call(self.engine.pianoroll, None if is_take else args.what, args.bars,
+                         take=args.what if is_take else None)
+        in_notebook = type(self.shell).__name__ == "ZMQInteractiveShell"
+        out = args.out or (None if in_notebook else
+                           f"takes/pianoroll-{'take' if is_take else args.what or 'all'}-{time.strftime('%H%M%S')}.png")
+        if out:
+            print(f"piano roll: {pianoroll.save(fig, out)}")
+        if in_notebook:
+            from IPython.display import Image, display
+
+            png = io.BytesIO()
+            fig.savefig(png, format="png")
+            display(Image(data=png.getvalue()))
+
+    @magic_arguments()
     @argument("name", help="sketches/NAME.py (or a path to a .py file); in a cell, the sketch's name")
     @argument("--voice", default=None, help="only this voice (default: every voice)")
     @argument("--off", action="store_true", help="detach the sketch")
