@@ -96,6 +96,12 @@ class CrepreMagics(Magics):
             print(self._call(engine.stop))
         elif args.action == "panic":
             print(self._call(engine.panic))
+        elif type(self.shell).__name__ == "ZMQInteractiveShell":  # a notebook: a table
+            from IPython.display import display
+
+            from .status_view import StatusView
+
+            display(StatusView(engine.status_info(), engine.status()))
         else:
             print(engine.status())
 

@@ -20,7 +20,8 @@ def run_notebook(name: str, workdir: Path) -> str:
     texts = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            texts.append(output.get("text", "") or "".join(output.get("data", {}).get("text/plain", "")))
+            data = output.get("data", {})
+            texts.append(output.get("text", "") or "".join(data.get("text/html", "")) + "".join(data.get("text/plain", "")))
     return "\n".join(texts)
 
 
@@ -41,6 +42,7 @@ def test_record_train_perform_notebook(tmp_path, monkeypatch):
     answered = int(re.search(r"(\d+) answers from the model of your playing", out).group(1))
     assert answered > 0  # a tiny model of seconds of training may answer slowly, but it answers
     assert re.search(r"hand\s+mine\s", out), "status shows the voice playing the new model"
+    assert "<td><b>hand</b></td><td>mine</td>" in out, "and as a table in the notebook"
     with open(tmp_path / "takes" / "session.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert sum(r[1] == "interface" for r in rows) > 150 and sum(r[1] == "rnn" for r in rows) > 20
