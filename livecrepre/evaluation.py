@@ -6,7 +6,7 @@ import numpy as np
 
 from .encodings import START_TOKEN, tokens_to_notes
 from .models import Model
-from .sampling import BLOCK_TICKS, generate_block, generate_gesture
+from .sampling import BLOCK_TICKS, generate_block, generate_gesture, start_token
 
 MAJOR_SCALE = {0, 2, 4, 5, 7, 9, 11}
 
@@ -57,6 +57,17 @@ def sample_tokens(model: Model, ticks: int, seed: int = 0, temperature: float = 
         out.extend(int(t) for t in tokens)
         prev = out[-1]
     return np.array(out[:ticks])
+
+
+def sample_text(model: Model, characters: int, seed: int = 0, temperature: float = 1.0) -> str:
+    """`characters` characters from a char model, starting after a newline, as a text voice writes."""
+    state, prev, out = model.initial_state(), start_token(model), []
+    key = jax.random.PRNGKey(seed)
+    for start in range(0, characters, BLOCK_TICKS):
+        state, tokens, _ = generate_block(model, state, prev, key, start, temperature)
+        out.extend(int(t) for t in tokens)
+        prev = out[-1]
+    return "".join(model.alphabet[t] for t in out[:characters])
 
 
 def sample_gestures(model: Model, count: int, seed: int = 0, pi_temp: float = 1.0,

@@ -113,7 +113,7 @@ class CrepreMagics(Magics):
         """Change tempo: %bpm 132 [--at beat|bar]. Lands on a tick boundary, no jump, no drift."""
         args = parse_argstring(self.bpm, line)
         tick = self._call(self.engine.set_bpm, args.bpm, at=args.at)
-        print(f"{self.engine.bpm:g} bpm{self._lands(tick)}")
+        print(f"{float(args.bpm):g} bpm{self._lands(tick)}")  # (checked by set_bpm: a number above 0)
 
     @magic_arguments()
     @argument("name", help="voice name, e.g. lead")

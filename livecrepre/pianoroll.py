@@ -94,6 +94,13 @@ def save(fig, path: str | Path) -> Path:
     return path
 
 
+def notes_of_tokens(tokens, ticks_per_beat: int = 4) -> list[RollNote]:
+    """A melody's tokens (the 130-token encoding, a token per tick) as notes, in beats."""
+    from .encodings import tokens_to_notes
+
+    return [RollNote(n.start / ticks_per_beat, n.end / ticks_per_beat, n.pitch) for n in tokens_to_notes(tokens)]
+
+
 def notes_of_voices(voices: dict, ticks_per_beat: int, only: str | None = None) -> dict[str, list[RollNote]]:
     """The notes voices played (their recent history: the last few hundred events each), in beats.
     A voice asked for by name that has not played a note is one line."""

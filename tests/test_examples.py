@@ -7,22 +7,25 @@ import socket
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def run_notebook(name: str, workdir: Path) -> str:
-    """Execute examples/NAME in `workdir`; returns every cell's text output, joined."""
+def run_notebook(name: str, workdir: Path) -> tuple[str, int]:
+    """Execute examples/NAME in `workdir` (a cell that raises fails the test); returns every cell's
+    text output joined (HTML included), and how many pictures it showed."""
     notebook = nbformat.read(EXAMPLES / name, as_version=4)
     NotebookClient(notebook, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(workdir)}}).execute()
-    texts = []
+    texts, pictures = [], 0
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
+            pictures += "image/png" in data
             texts.append(output.get("text", "") or "".join(data.get("text/html", "")) + "".join(data.get("text/plain", "")))
-    return "\n".join(texts)
+    return "\n".join(texts), pictures
 
 
 def free_udp_port() -> int:
@@ -36,7 +39,7 @@ def test_record_train_perform_notebook(tmp_path, monkeypatch):
     swap it in, and it answers with the new model."""
     monkeypatch.setenv("LIVECREPRE_QUICK", "1")
     monkeypatch.setenv("LIVECREPRE_PORT", str(free_udp_port()))
-    out = run_notebook("record_train_perform.ipynb", tmp_path)
+    out, _ = run_notebook("record_train_perform.ipynb", tmp_path)
     assert int(re.search(r"(\d+) answers so far", out).group(1)) > 20
     assert "done" in out and "mine" in out
     answered = int(re.search(r"(\d+) answers from the model of your playing", out).group(1))
@@ -47,3 +50,22 @@ def test_record_train_perform_notebook(tmp_path, monkeypatch):
         rows = list(csv.reader(f))
     assert sum(r[1] == "interface" for r in rows) > 150 and sum(r[1] == "rnn" for r in rows) > 20
     assert (tmp_path / "takes" / "mine.ckpt").is_file()
+
+
+# notebook -> (pictures it shows at least, what its output must say)
+TUTORIALS = {
+    "2_char_rnn.ipynb": (2, ["--- temperature 0.5", "--- temperature 1.5", "epoch 3/3", "X:"]),
+    "3_melody_rnn.ipynb": (5, ["epoch 1/1", "lead: takes/my_chorale.ckpt from bar", "wrote takes/lead.mid"]),
+    "5_on_stage.ipynb": (1, ["<td><b>lead</b></td><td>chorale</td>", "listens to file:", "132 bpm from bar",
+                          "a track for each voice (lead, bass)"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIALS))
+def test_tutorial_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVECREPRE_QUICK", "1")
+    out, pictures = run_notebook(name, tmp_path)
+    least, said = TUTORIALS[name]
+    assert pictures >= least
+    for text in said:
+        assert text in out, f"{name} should say {text!r}"
