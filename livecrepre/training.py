@@ -319,12 +319,14 @@ def save_trained(path, model: Model, summary: dict, dataset: Dataset, name: str)
 
 
 def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
-    import matplotlib
+    # The Figure API, not pyplot: switching pyplot's backend to draw a file would stop a notebook's
+    # plots from showing inline after a training.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["train_nll"] for h in history], "o-", label="training")
     ax.plot(epochs, [h["valid_nll"] for h in history], "o-", label="held out")
@@ -333,7 +335,6 @@ def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

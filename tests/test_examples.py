@@ -54,8 +54,10 @@ def test_record_train_perform_notebook(tmp_path, monkeypatch):
 
 # notebook -> (pictures it shows at least, what its output must say)
 TUTORIALS = {
+    "1_data.ipynb": (4, ["24 pieces encoded", "drums.mid: no notes", "broken.mid: unreadable"]),
     "2_char_rnn.ipynb": (2, ["--- temperature 0.5", "--- temperature 1.5", "epoch 3/3", "X:"]),
     "3_melody_rnn.ipynb": (5, ["epoch 1/1", "lead: takes/my_chorale.ckpt from bar", "wrote takes/lead.mid"]),
+    "4_gestures.ipynb": (3, ["epoch 3/3", "gestures in 2 s"]),
     "5_on_stage.ipynb": (1, ["<td><b>lead</b></td><td>chorale</td>", "listens to file:", "132 bpm from bar",
                           "a track for each voice (lead, bass)"]),
 }
