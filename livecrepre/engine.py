@@ -143,6 +143,7 @@ class Engine:
         self._files: dict = {}  # file routes by resolved path, shared by the voices recording there
         self._watcher = SketchWatcher(self.report)
         self.listeners: dict[str, Listener] = {}  # voice name -> the input it listens to
+        self.print_stream = None  # where print routes and error lines go (None: stdout, stderr)
         # A replay (replay.py) steps the engine off the clock: no deadlines, no every_bar, and the
         # sketch calls the live session skipped, as (tick, log command), skipped again.
         self.offline = False
@@ -177,7 +178,7 @@ class Engine:
         """An error the performer should see once: kept for status, printed as one line."""
         self.errors.append((time.strftime("%H:%M:%S"), message))
         if self.echo_errors:
-            print(f"livecrepre: {message}", file=sys.stderr, flush=True)
+            print(f"livecrepre: {message}", file=self.print_stream or sys.stderr, flush=True)
 
     def _all_routes(self) -> list[Route]:
         """Every route of every voice, once (voices may share a route object)."""
@@ -748,7 +749,7 @@ class Engine:
             try:
                 route = parse_route(spec, voice=voice, midi_ports=self.midi_ports,
                                     ticks_per_beat=self.ticks_per_beat,
-                                    start_tick=self._next_tick, bpm=self.bpm)
+                                    start_tick=self._next_tick, bpm=self.bpm, print_stream=self.print_stream)
             except LivecrepreError as exc:
                 failures.append(str(exc))
                 continue

@@ -35,6 +35,7 @@ class CrepreMagics(Magics):
         super().__init__(shell)
         self.engine = engine
         self.jobs: list = []  # TrainingJob, in the order started
+        self.matcher = None  # the tab-completion matcher installed with the magics
 
     # -- helpers ------------------------------------------------------------------------
     def _call(self, fn, *args, **kwargs):
@@ -348,12 +349,19 @@ def load_ipython_extension(ipython) -> None:
     magics = CrepreMagics(ipython, engine)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
+    from . import completion, stage
+
+    magics.matcher = completion.install(ipython, engine)
+    stage.install(ipython, engine)
     ipython.user_ns.setdefault("engine", engine)
 
 
 def unload_ipython_extension(ipython) -> None:
     magics = _loaded.pop(id(ipython), None)
     if magics is not None:
+        from .completion import uninstall
+
+        uninstall(ipython, magics.matcher)
         magics.engine.stop()
 
 

@@ -157,7 +157,7 @@ class CallableRoute(Route):
 
 
 def parse_route(spec, *, voice: str, midi_ports: MidiPorts, ticks_per_beat: int,
-                start_tick: int, bpm: float) -> Route:
+                start_tick: int, bpm: float, print_stream=None) -> Route:
     """Build a route from its spec; any problem is one LivecrepreError line naming the spec."""
     if callable(spec) and not isinstance(spec, str):
         return CallableRoute(spec)
@@ -165,7 +165,7 @@ def parse_route(spec, *, voice: str, midi_ports: MidiPorts, ticks_per_beat: int,
         raise LivecrepreError(f"bad route {spec!r}: expected {ROUTE_HELP}")
     spec = spec.strip()
     if spec == "print":
-        return PrintRoute()
+        return PrintRoute(print_stream)
     if spec.startswith("osc://"):
         return _osc_route(spec, voice)
     if spec.startswith("midi:"):
