@@ -174,10 +174,11 @@ class Engine:
         return (f"{tick // per_bar + 1}.{tick % per_bar // self.ticks_per_beat + 1}"
                 f".{tick % self.ticks_per_beat + 1}")
 
-    def report(self, message: str) -> None:
-        """An error the performer should see once: kept for status, printed as one line."""
+    def report(self, message: str, echo: bool = True) -> None:
+        """An error the performer should see once: kept for status (and the terminal's toolbar),
+        printed as one line (not when the caller shows it itself: `echo=False`)."""
         self.errors.append((time.strftime("%H:%M:%S"), message))
-        if self.echo_errors:
+        if self.echo_errors and echo:
             print(f"livecrepre: {message}", file=self.print_stream or sys.stderr, flush=True)
 
     def _all_routes(self) -> list[Route]:

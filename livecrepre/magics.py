@@ -42,6 +42,7 @@ class CrepreMagics(Magics):
         try:
             return fn(*args, **kwargs)
         except LivecrepreError as exc:
+            self.engine.report(str(exc), echo=False)  # for status and the toolbar; IPython shows it
             raise UsageError(str(exc)) from None
 
     def _user_object(self, name: str):

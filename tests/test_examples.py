@@ -24,7 +24,8 @@ def run_notebook(name: str, workdir: Path) -> tuple[str, int]:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             pictures += "image/png" in data
-            texts.append(output.get("text", "") or "".join(data.get("text/html", "")) + "".join(data.get("text/plain", "")))
+            texts.append(output.get("text", "") or output.get("ename", "")
+                         or "".join(data.get("text/html", "")) + "".join(data.get("text/plain", "")))
     return "\n".join(texts), pictures
 
 
@@ -52,14 +53,15 @@ def test_record_train_perform_notebook(tmp_path, monkeypatch):
     assert (tmp_path / "takes" / "mine.ckpt").is_file()
 
 
-# notebook -> (pictures it shows at least, what its output must say)
+# notebook -> (pictures it shows at least, what its output must say: regular expressions)
 TUTORIALS = {
-    "1_data.ipynb": (4, ["24 pieces encoded", "drums.mid: no notes", "broken.mid: unreadable"]),
-    "2_char_rnn.ipynb": (2, ["--- temperature 0.5", "--- temperature 1.5", "epoch 3/3", "X:"]),
-    "3_melody_rnn.ipynb": (5, ["epoch 1/1", "lead: takes/my_chorale.ckpt from bar", "wrote takes/lead.mid"]),
+    "1_data.ipynb": (4, ["24 pieces encoded", r"drums\.mid: no notes", r"broken\.mid: unreadable"]),
+    "2_char_rnn.ipynb": (2, ["--- temperature 0.5", "--- temperature 1.5", "epoch 3/3", "X: ?1"]),
+    "3_melody_rnn.ipynb": (5, ["epoch 1/1", r"lead: takes/my_chorale\.ckpt from bar", r"wrote takes/lead\.mid"]),
     "4_gestures.ipynb": (3, ["epoch 3/3", "gestures in 2 s"]),
     "5_on_stage.ipynb": (1, ["<td><b>lead</b></td><td>chorale</td>", "listens to file:", "132 bpm from bar",
-                          "a track for each voice (lead, bass)"]),
+                          "ZeroDivisionError", r"still playing: [1-9]\d* more notes",
+                          r"a track for each voice \(lead, bass\)"]),
 }
 
 
@@ -69,5 +71,5 @@ def test_tutorial_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     out, pictures = run_notebook(name, tmp_path)
     least, said = TUTORIALS[name]
     assert pictures >= least
-    for text in said:
-        assert text in out, f"{name} should say {text!r}"
+    for pattern in said:
+        assert re.search(pattern, out), f"{name} should say {pattern!r}"
