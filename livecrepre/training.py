@@ -194,11 +194,12 @@ def _remap_to_alphabet(pieces, dataset_alphabet: str, model_alphabet: str):
 
 def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, init: Model | None = None,
                 patience: int | None = None, progress: bool = False,
-                stop: threading.Event | None = None) -> tuple[Model, dict]:
+                stop: threading.Event | None = None, on_epoch=None) -> tuple[Model, dict]:
     """Train (or, from `init`, fine-tune / resume) a model of `kind`; returns the best epoch's model.
 
     Stops early when validation loss has not improved for `patience` epochs, at a NaN loss, on
-    Ctrl-C, or when `stop` is set: the best model so far is returned and the summary says why."""
+    Ctrl-C, or when `stop` is set: the best model so far is returned and the summary says why.
+    `on_epoch(history)` is called after each epoch (LiveLossCurve() draws it in a notebook)."""
     from tqdm import tqdm
 
     check_trainable(kind, dataset, init)
@@ -269,6 +270,8 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
             rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
             report(f"epoch {epoch + 1}/{config.epochs}: train {train_loss:.3f} valid {val:.3f} "
                    f"nats/{unit} ({rate:,.0f} {unit}s/s, {elapsed:.0f} s)")
+            if on_epoch is not None:
+                on_epoch(history)
             if val < best_nll or not valid:
                 best_params, best_nll = params, val
             elif patience and epoch + 1 - min(history, key=lambda h: h["valid_nll"])["epoch"] >= patience:
@@ -318,9 +321,9 @@ def save_trained(path, model: Model, summary: dict, dataset: Dataset, name: str)
     return path
 
 
-def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
-    # The Figure API, not pyplot: switching pyplot's backend to draw a file would stop a notebook's
-    # plots from showing inline after a training.
+def loss_curve(history: list[dict], title: str):
+    """The loss per epoch, training and held out, as a matplotlib Figure. (The Figure API, not
+    pyplot: switching pyplot's backend to draw a file stopped a notebook's plots showing inline.)"""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -334,8 +337,32 @@ def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
+
+
+def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
+    loss_curve(history, title).savefig(path)
     return path
+
+
+class LiveLossCurve:
+    """train_model(..., on_epoch=LiveLossCurve()): in a notebook, one picture of the loss that is
+    redrawn as each epoch ends."""
+
+    def __init__(self, title: str = "training"):
+        self.title, self._handle = title, None
+
+    def __call__(self, history: list[dict]) -> None:
+        import io
+
+        from IPython.display import Image, display
+
+        png = io.BytesIO()
+        loss_curve(history, self.title).savefig(png, format="png")
+        if self._handle is None:
+            self._handle = display(Image(data=png.getvalue()), display_id=True)
+        else:
+            self._handle.update(Image(data=png.getvalue()))
 
 
 class TrainingJob:

@@ -102,9 +102,11 @@ def test_checkpoint_round_trips_exactly_and_fine_tunes(riffs, tmp_path):
     again = load_checkpoint(path)
     for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves(again.params)):
         assert np.array_equal(np.asarray(a), np.asarray(b))
-    tuned, tuned_summary = train_model("melody", dataset, TrainConfig(epochs=1), init=again,
-                                        report=lambda line: None)
+    seen = []  # what a live loss curve is given: the history so far, after each epoch
+    tuned, tuned_summary = train_model("melody", dataset, TrainConfig(epochs=2), init=again,
+                                        report=lambda line: None, on_epoch=lambda h: seen.append(list(h)))
     assert tuned.config == again.config and tuned_summary["initialised_from"] == "r"
+    assert [len(h) for h in seen] == [1, 2] and seen[-1] == tuned_summary["history"]
 
 
 def test_ctrl_c_keeps_the_best_epoch(riffs, tmp_path):
