@@ -30,7 +30,7 @@ from pythonosc import osc_packet
 
 from ..clock import now, sleep_until
 from ..errors import LivecrepreError
-from .midi import backend_label, quiet_c_stderr, split_midi_spec
+from .midi import backend_label, choose_port, quiet_c_stderr, split_midi_spec
 
 SOURCE_HELP = "osc://127.0.0.1:PORT/ADDRESS, midi:PORT[:CHANNEL] or file:PATH.mid"
 DEFAULT_ADDRESS = "/interface"  # IMPSY's input address
@@ -231,27 +231,14 @@ class MidiInput:
         self.channel = channel if spec.rstrip().endswith(f":{channel}") else None
         self.offer, self.problem, self.spec = offer, problem, spec
         self.virtual = port_spec == "virtual"
-        self.name = client_name if self.virtual else self._resolve(port_spec, spec)
+        self.name = (client_name if self.virtual
+                     else choose_port(port_spec, input_names(), "input", f"input {spec}"))
         self._port = self._open()
         self._closed = threading.Event()
         self._watch = None
         if not self.virtual:
             self._watch = threading.Thread(target=self._watch_port, name=f"livecrepre-in {spec}", daemon=True)
             self._watch.start()
-
-    @staticmethod
-    def _resolve(port_spec: str, spec: str) -> str:
-        names = input_names()
-        available = ", ".join(map(repr, names)) or "none"
-        if port_spec.isdigit():
-            if int(port_spec) < len(names):
-                return names[int(port_spec)]
-            raise LivecrepreError(f"input {spec}: no MIDI input with index {port_spec} (available: {available})")
-        matches = [n for n in names if n == port_spec] or [n for n in names if port_spec.lower() in n.lower()]
-        if len(matches) != 1:
-            problem = "no such MIDI input port" if not matches else "ambiguous MIDI input port"
-            raise LivecrepreError(f"input {spec}: {problem} (available: {available})")
-        return matches[0]
 
     def _open(self):
         try:

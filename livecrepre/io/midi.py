@@ -60,14 +60,14 @@ def output_names(spec: str = "") -> list[str]:
             f"MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK)")
 
 
-def resolve_output(spec: str) -> str:
-    """The full port name that `spec` (a name, a unique substring, or an index) selects."""
-    names = output_names(spec)
+def choose_port(spec: str, names: list[str], kind: str, label: str) -> str:
+    """The full name of the port (of `names`, MIDI `kind` "output" or "input") that `spec` selects:
+    an index, the name, or a unique substring of it; else one line starting with `label`."""
     available = ", ".join(repr(n) for n in names) or "none"
     if spec.isdigit():
         index = int(spec)
         if index >= len(names):
-            raise LivecrepreError(f"midi:{spec}: no MIDI output with index {index} (available: {available})")
+            raise LivecrepreError(f"{label}: no MIDI {kind} with index {index} (available: {available})")
         return names[index]
     if spec in names:
         return spec
@@ -75,8 +75,13 @@ def resolve_output(spec: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise LivecrepreError(f"midi:{spec}: no such MIDI output port (available: {available})")
-    raise LivecrepreError(f"midi:{spec}: ambiguous MIDI port, matches {', '.join(map(repr, matches))}")
+        raise LivecrepreError(f"{label}: no such MIDI {kind} port (available: {available})")
+    raise LivecrepreError(f"{label}: ambiguous MIDI {kind} port, matches {', '.join(map(repr, matches))}")
+
+
+def resolve_output(spec: str) -> str:
+    """The full output port name that `spec` (a name, a unique substring, or an index) selects."""
+    return choose_port(spec, output_names(spec), "output", f"midi:{spec}")
 
 
 class MidiPorts:
