@@ -62,7 +62,6 @@ class Listener:
         self.cc = list(cc) if cc else list(range(1, dims))  # MIDI controllers -> x1..xn
         self._cc_values = [0.0] * max(0, dims - 1)
         self.counts: Counter = Counter()
-        self.last_problem = ""
         self._queue: deque = deque()
         self._cond = threading.Condition()
         self._echoes: deque[tuple[tuple, float, float]] = deque(maxlen=256)  # (values, from, until)
@@ -157,7 +156,6 @@ class Listener:
         """The first problem of each kind is shown, the rest counted; a port that vanishes or comes
         back is shown each time."""
         self.counts[kind] += 1
-        self.last_problem = message
         if kind in ("vanished", "back") or self.counts[kind] == 1:
             more = "" if kind in ("vanished", "back") else "; more are counted in %crepre status"
             self._report(f"listen {self.voice}: {message}{more}")

@@ -23,7 +23,6 @@ class InteractionLog:
         self._file = open(self.path, "a", encoding="utf-8")
         self._rows: deque = deque()
         self._closing = threading.Event()
-        self.rows_written = 0
         self._thread = threading.Thread(target=self._write, name="livecrepre-interaction-log", daemon=True)
         self._thread.start()
 
@@ -38,7 +37,6 @@ class InteractionLog:
                 when, source, values = self._rows.popleft()
                 stamp = datetime.fromtimestamp(when, timezone.utc).isoformat()
                 self._file.write(",".join([stamp, source] + [f"{v:.6g}" for v in values]) + "\n")
-                self.rows_written += 1
             self._file.flush()
             if closing:
                 break
