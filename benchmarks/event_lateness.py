@@ -161,8 +161,8 @@ def main():
               f"| {r['deviation']:.2f} ({r['osc']} bundles) "
               f"| {len(r['gc'])}, {max(r['gc'], default=0) * 1e3:.1f} |")
     loaded = results[1]
-    print(f"\nThe dispatcher thread asks for SCHED_FIFO priority (Engine(realtime=True), the default); "
-          f"the third row turns that off.")
+    print("\nThe dispatcher thread asks for SCHED_FIFO priority (Engine(realtime=True), the default); "
+          "the third row turns that off.")
     print(f"Loaded: {loaded['loops']} jitted JAX calls on the main thread (8 x 256x256 matmul each) "
           f"plus a pure-Python busy thread. Performer at work: {results[3]['loops']} and {results[4]['loops']} "
           f"rounds of two checkpoint loads and an ABC parse. Ticks generated after their own start time: "

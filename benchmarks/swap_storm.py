@@ -10,7 +10,6 @@ the generator thread), and every fourth one crossfades over a bar instead.
     .venv/bin/python benchmarks/swap_storm.py [SECONDS]
 """
 import sys
-import threading
 import time
 
 import numpy as np

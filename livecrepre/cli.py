@@ -148,7 +148,9 @@ def train_parser(parser_class=argparse.ArgumentParser, prog: str = "livecrepre t
     parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default {defaults.lr})")
     parser.add_argument("--patience", type=int, default=3,
                         help="stop when held-out loss has not improved for this many epochs (default 3)")
-    parser.add_argument("--no-progress", action="store_true", help="epoch lines only, no progress bar")
+    parser.add_argument("--progress", choices=("bar", "lines", "none"), default="bar",
+                        help="a progress bar (default), step counts as lines (what %%train reads), "
+                             "or epoch lines only")
     return parser
 
 
@@ -198,14 +200,15 @@ def stop_on_ctrl_c():
 def train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
 
-    from .training import UNITS, save_trained, train_model
+    from .training import UNITS, progress_lines, save_trained, train_model
 
     dataset, config, init, name = prepare_training(args)
     print(f"training {args.kind} on {len(dataset.split(False))} pieces, "
           f"{len(dataset.split(True))} held out" + (f", from {init.name}" if init else ""))
     with stop_on_ctrl_c() as stop:
         model, summary = train_model(args.kind, dataset, config, init=init, patience=args.patience,
-                                      progress=not args.no_progress, stop=stop)
+                                      progress=args.progress == "bar", stop=stop,
+                                      on_step=progress_lines() if args.progress == "lines" else None)
     path = save_trained(args.out, model, summary, dataset, name=name)
     print(f"wrote {path} (best epoch {summary['best_epoch']}: held-out {summary['heldout_nll']:.3f} "
           f"nats/{UNITS[args.kind]}, {summary['train_seconds']:.0f} s); loss curve {path}.png")

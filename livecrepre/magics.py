@@ -4,6 +4,8 @@ Errors the performer can cause are shown as one line (IPython's UsageError); the
 """
 from __future__ import annotations
 
+import sys
+
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -38,6 +40,9 @@ class CrepreMagics(Magics):
         self.matcher = None  # the tab-completion matcher installed with the magics
 
     # -- helpers ------------------------------------------------------------------------
+    def _in_notebook(self) -> bool:
+        return type(self.shell).__name__ == "ZMQInteractiveShell"
+
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
@@ -98,14 +103,18 @@ class CrepreMagics(Magics):
             print(self._call(engine.stop))
         elif args.action == "panic":
             print(self._call(engine.panic))
-        elif type(self.shell).__name__ == "ZMQInteractiveShell":  # a notebook: a table
-            from IPython.display import display
-
-            from .status_view import StatusView
-
-            display(StatusView(engine.status_info(), engine.status()))
         else:
-            print(engine.status())
+            if self._in_notebook():  # a table
+                from IPython.display import display
+
+                from .status_view import StatusView
+
+                display(StatusView(engine.status_info(), engine.status()))
+            else:
+                print(engine.status())
+            for job in self.jobs:
+                if job.running:
+                    print(f"  training {job.status()}")
 
     @magic_arguments()
     @argument("bpm", help="beats per minute, above 0")
@@ -317,7 +326,7 @@ class CrepreMagics(Magics):
         import shlex
 
         from .cli import prepare_training, train_parser
-        from .training import TrainingJob
+        from .training import LiveLossCurve, TrainingJob
 
         words = shlex.split(line)
         if words in (["status"], ["stop"]):
@@ -335,9 +344,17 @@ class CrepreMagics(Magics):
 
         args = train_parser(Parser, prog="%train").parse_args(words)
         dataset, _, _, name = self._call(prepare_training, args)
-        self.jobs.append(TrainingJob(words, args.out, name))  # checked here, trained in a child process
         print(f"training {name} in the background ({len(dataset.split(False))} pieces, "
               f"{len(dataset.split(True))} held out); %train status to follow it")
+        curve = None
+        if self._in_notebook():  # the loss curve in this cell
+            curve = LiveLossCurve(name)
+            curve.start(f"{name}: the loss curve appears here as each epoch ends")
+        # checked here, trained in a child process; its lines drawn above the prompt in a terminal
+        self.jobs.append(TrainingJob(words, args.out, name, report=self._print_line, on_epoch=curve))
+
+    def _print_line(self, line: str) -> None:
+        print(line, file=self.engine.print_stream or sys.stdout, flush=True)
 
 
 _loaded: dict[int, CrepreMagics] = {}
@@ -353,7 +370,7 @@ def load_ipython_extension(ipython) -> None:
     from . import completion, stage
 
     magics.matcher = completion.install(ipython, engine)
-    stage.install(ipython, engine)
+    stage.install(ipython, engine, magics.jobs)
     ipython.user_ns.setdefault("engine", engine)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -194,12 +195,13 @@ def _remap_to_alphabet(pieces, dataset_alphabet: str, model_alphabet: str):
 
 def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, init: Model | None = None,
                 patience: int | None = None, progress: bool = False,
-                stop: threading.Event | None = None, on_epoch=None) -> tuple[Model, dict]:
+                stop: threading.Event | None = None, on_epoch=None, on_step=None) -> tuple[Model, dict]:
     """Train (or, from `init`, fine-tune / resume) a model of `kind`; returns the best epoch's model.
 
     Stops early when validation loss has not improved for `patience` epochs, at a NaN loss, on
     Ctrl-C, or when `stop` is set: the best model so far is returned and the summary says why.
-    `on_epoch(history)` is called after each epoch (LiveLossCurve() draws it in a notebook)."""
+    `on_epoch(history)` is called after each epoch (LiveLossCurve() draws it in a notebook),
+    `on_step(epoch, epochs, step, steps)` after each step (epoch and step counted from 1)."""
     from tqdm import tqdm
 
     check_trainable(kind, dataset, init)
@@ -249,13 +251,15 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
             starts = range(0, streams.shape[1] - config.seq_len, config.seq_len)
             bar = tqdm(starts, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step",
                        disable=not progress, leave=False)
-            for start in bar:
+            for step, start in enumerate(bar, 1):
                 if stop is not None and stop.is_set():
                     raise KeyboardInterrupt
                 window = np.s_[:, start: start + config.seq_len + 1]
                 params, opt_state, state, loss = train_step(params, opt_state, state, streams[window],
                                                             resets[window], positions[window])
                 losses.append(loss)
+                if on_step is not None:
+                    on_step(epoch + 1, config.epochs, step, len(starts))
                 if progress and len(losses) % 10 == 0:
                     rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
                     bar.set_postfix({"loss": f"{float(loss):.3f}", f"{unit}s/s": f"{rate:,.0f}"})
@@ -269,7 +273,7 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
                             "seconds": round(elapsed, 1)})
             rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
             report(f"epoch {epoch + 1}/{config.epochs}: train {train_loss:.3f} valid {val:.3f} "
-                   f"nats/{unit} ({rate:,.0f} {unit}s/s, {elapsed:.0f} s)")
+                   f"nats/{unit} ({rate:,.0f} {unit}s/s, {elapsed:.0f} s)")  # EPOCH_LINE reads it back
             if on_epoch is not None:
                 on_epoch(history)
             if val < best_nll or not valid:
@@ -347,10 +351,16 @@ def plot_loss_curve(history: list[dict], path: Path, title: str) -> Path:
 
 class LiveLossCurve:
     """train_model(..., on_epoch=LiveLossCurve()): in a notebook, one picture of the loss that is
-    redrawn as each epoch ends."""
+    redrawn as each epoch ends. `start()` puts a placeholder where the picture will be, so a
+    training running in the background (%train) draws into the cell that started it."""
 
     def __init__(self, title: str = "training"):
         self.title, self._handle = title, None
+
+    def start(self, waiting: str) -> None:
+        from IPython.display import display
+
+        self._handle = display({"text/plain": waiting}, raw=True, display_id=True)
 
     def __call__(self, history: list[dict]) -> None:
         import io
@@ -365,26 +375,49 @@ class LiveLossCurve:
             self._handle.update(Image(data=png.getvalue()))
 
 
+# What `livecrepre train --progress lines` prints, read back by TrainingJob: train_model's epoch
+# line and the step count.
+EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+): train (\S+) valid (\S+) ")
+PROGRESS_LINE = re.compile(r"^progress (\d+)/(\d+) (\d+)/(\d+)$")
+
+
+def progress_lines(every: float = 0.25):
+    """An on_step for train_model that prints a PROGRESS_LINE at most every `every` seconds."""
+    last = [0.0]
+
+    def on_step(epoch: int, epochs: int, step: int, steps: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every or step == steps:
+            last[0] = now
+            print(f"progress {epoch}/{epochs} {step}/{steps}", flush=True)
+
+    return on_step
+
+
 class TrainingJob:
     """`livecrepre train ARGS` in a child process, so the music keeps playing while a model learns.
 
     A process rather than a thread: compiling and running the training step in the performer's
     interpreter held its lock for ~100 ms at a time (measured: notes 50-130 ms late while a
     background training compiled). The child prints an epoch line as each epoch ends; they are
-    reported as they come. Stopping sends it Ctrl-C: it stops after the current step and writes
-    the best epoch so far. Swapping the model in is the performer's move."""
+    reported as they come, and kept as `history` for `on_epoch(history)` (a LiveLossCurve in a
+    notebook). Its step counts make `progress` (the terminal's toolbar shows it). Stopping sends
+    it Ctrl-C: it stops after the current step and writes the best epoch so far. Swapping the
+    model in is the performer's move."""
 
-    def __init__(self, argv: list[str], out: str | Path, name: str, report=print):
+    def __init__(self, argv: list[str], out: str | Path, name: str, report=print, on_epoch=None):
         import subprocess
         import sys
 
         self.out, self.name = Path(out), name
         self.lines: list[str] = []
+        self.history: list[dict] = []
+        self.progress: tuple[int, int, int, int] | None = None  # epoch, epochs, step, steps
         self.result: Path | None = None
         self.error: str | None = None
-        self._report = report
+        self._report, self._on_epoch = report, on_epoch
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "livecrepre.cli", "train", *argv, "--no-progress"],
+            [sys.executable, "-m", "livecrepre.cli", "train", *argv, "--progress", "lines"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True)  # the performer's Ctrl-C in the REPL is not meant for it
@@ -396,13 +429,29 @@ class TrainingJob:
         self.lines.append(line)
         self._report(f"[train {self.name}] {line}")
 
+    def _heard_epoch(self, match: re.Match) -> None:
+        epoch, _, train_nll, valid_nll = match.groups()
+        self.history.append({"epoch": int(epoch), "train_nll": float(train_nll), "valid_nll": float(valid_nll)})
+        if self._on_epoch is not None:
+            try:
+                self._on_epoch(self.history)
+            except Exception as exc:  # a picture that cannot be drawn does not stop the training
+                self._log(f"loss curve not drawn: {type(exc).__name__}: {exc}")
+                self._on_epoch = None
+
     def _follow(self) -> None:
         errors: list[str] = []
         stderr = threading.Thread(target=lambda: errors.extend(self._process.stderr), daemon=True)
         stderr.start()
         for line in self._process.stdout:
+            if progress := PROGRESS_LINE.match(line.strip()):
+                epoch, epochs, step, steps = map(int, progress.groups())
+                self.progress = (epoch, epochs, step, steps)
+                continue
             if line.startswith(("epoch ", "stopped", "wrote ")):
                 self._log(line.strip())
+            if epoch_line := EPOCH_LINE.match(line):
+                self._heard_epoch(epoch_line)
         code = self._process.wait()
         stderr.join()
         if code == 0 and self.out.is_file():
@@ -412,6 +461,13 @@ class TrainingJob:
             said = [e.strip() for e in errors if e.strip() and not e.startswith(("Ctrl-C", "Traceback"))]
             self.error = (said[-1].removeprefix("livecrepre: ") if said else f"exited with code {code}")
             self._log(f"failed: {self.error}")
+
+    def progress_text(self) -> str:
+        """`train NAME epoch 2/20 45%` while it runs (for the terminal's toolbar)."""
+        if self.progress is None:
+            return f"train {self.name} starting"
+        epoch, epochs, step, steps = self.progress
+        return f"train {self.name} epoch {epoch}/{epochs} {100 * step // max(1, steps)}%"
 
     @property
     def running(self) -> bool:
@@ -430,4 +486,5 @@ class TrainingJob:
 
     def status(self) -> str:
         state = "running" if self.running else ("failed" if self.error else "done")
-        return f"{self.name} -> {self.out}: {state}; " + (self.lines[-1] if self.lines else "starting")
+        now = f" ({self.progress_text()})" if self.running else ""
+        return f"{self.name} -> {self.out}: {state}{now}; " + (self.lines[-1] if self.lines else "starting")

@@ -92,3 +92,33 @@ def test_the_toolbar_counts_the_beat_and_events_never_garble_the_typed_line(tmp_
         term.keys("exit", "Enter")
     finally:
         term.close()
+
+
+def test_a_training_shows_its_progress_in_the_toolbar_and_its_lines_above_the_prompt(tmp_path):
+    from livecrepre.data import build_midi_dataset
+
+    from .test_data import RIFF, write_midi
+
+    (tmp_path / "riffs").mkdir()
+    for i in range(8):
+        write_midi(tmp_path / "riffs" / f"riff{i}.mid", [(s + 16 * k, l, p + i) for k in range(6) for s, l, p in RIFF])
+    build_midi_dataset(tmp_path / "riffs", report=lambda line: None).save(tmp_path / "riffs.data")
+    term = Tmux(tmp_path)
+    try:
+        term.wait_for(r"^In \[1\]:")
+        term.keys("%train melody --data riffs.data --out r.ckpt --epochs 400 --patience 400 "
+                  "--units 16 --embed 8 --seq-len 16", "Enter")
+        term.wait_for(r"training r in the background")
+        term.keys("# typing while it trains")
+        term.wait_for(r"^\[train r\] epoch 2/400: train [\d.]+ valid [\d.]+", timeout=120)
+        screen = term.frame()
+        assert re.search(r"\|  train r epoch \d+/400 \d+%$", screen[-1]), screen[-1]
+        prompt = max(i for i, line in enumerate(screen) if line.startswith("In ["))
+        assert screen[prompt] == "In [2]: # typing while it trains", screen  # epoch lines land above it
+        term.keys("C-u", "%train stop", "Enter")
+        term.wait_for(r"^\[train r\] done: swap it in with %swap VOICE r\.ckpt", timeout=60)
+        assert "train r" not in term.frame()[-1]  # a finished training leaves the toolbar
+        term.keys("exit", "Enter")
+    finally:
+        term.close()
+    assert (tmp_path / "r.ckpt").is_file()

@@ -1,6 +1,7 @@
 """From the user's MIDI files to a model playing in a running voice: the hackathon afternoon."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -170,6 +171,13 @@ def test_train_magic_learns_in_the_background_while_the_music_plays(riffs, tmp_p
     assert job.wait(timeout=180), "training did not finish"
     assert job.result == tmp_path / "bg.ckpt" and job.error is None
     assert_kept_playing(keeper, since)
+    # what the loss curve and the toolbar are drawn from: the epochs as the checkpoint keeps them,
+    # and the step count up to the last step of the last epoch
+    saved = load_checkpoint(job.result).meta["history"]
+    assert [(h["epoch"], round(h["train_nll"], 3), round(h["valid_nll"], 3)) for h in saved] == \
+        [(h["epoch"], h["train_nll"], h["valid_nll"]) for h in job.history] and len(saved) == 3
+    epoch, epochs, step, steps = job.progress
+    assert (epoch, epochs) == (3, 3) and step == steps > 1
     shell.run_line_magic("swap", f"keep {job.result}")
     assert engine_of(shell).voices["keep"].model.name == "bg"
     with pytest.raises(UsageError, match="the following arguments are required: --data"):
@@ -187,6 +195,10 @@ def test_train_stop_keeps_the_best_epoch_and_a_failing_training_is_one_line(riff
     deadline = time.monotonic() + 120
     while not any(line.startswith("epoch 2/") for line in job.lines) and time.monotonic() < deadline:
         time.sleep(0.1)
+    shown = re.fullmatch(r"train long epoch (\d+)/500 (\d+)%", job.progress_text())
+    assert shown and int(shown[1]) >= 2 and 0 <= int(shown[2]) <= 100, job.progress_text()
+    shell.run_line_magic("crepre", "status")
+    assert re.search(r"^  training long -> .*long\.ckpt: running \(train long epoch", capsys.readouterr().out, re.M)
     shell.run_line_magic("train", "stop")
     assert job.wait(timeout=60), "training did not stop"
     assert job.result == tmp_path / "long.ckpt" and job.result.is_file() and job.error is None
