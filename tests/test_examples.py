@@ -75,3 +75,20 @@ def test_tutorial_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     assert pictures >= least
     for pattern in said:
         assert re.search(pattern, out), f"{name} should say {pattern!r}"
+
+
+def test_a_rehearsal_comes_out_the_same(tmp_path, monkeypatch):
+    """A presenter rehearses, then runs the notebook in front of the room: with the same seeds the
+    trained network's losses and its samples are the same text."""
+    monkeypatch.setenv("LIVECREPRE_QUICK", "1")
+
+    def seeded_parts(out: str) -> list[str]:
+        losses = re.findall(r"epoch \d+/\d+: train [\d.]+ valid [\d.]+", out)
+        samples = re.findall(r"--- temperature [\d.]+\n.*?(?=--- temperature|\Z)", out, re.S)
+        return losses + samples
+
+    (tmp_path / "rehearsal").mkdir()
+    (tmp_path / "show").mkdir()
+    rehearsal = seeded_parts(run_notebook("2_char_rnn.ipynb", tmp_path / "rehearsal")[0])
+    show = seeded_parts(run_notebook("2_char_rnn.ipynb", tmp_path / "show")[0])
+    assert len(rehearsal) == 3 + 5 and show == rehearsal
