@@ -59,7 +59,7 @@ def bar_beat(toolbar: str) -> tuple[int, int]:
     return int(bar), int(beat)
 
 
-def test_the_toolbar_counts_the_beat_and_events_never_garble_the_typed_line(tmp_path):
+def test_the_toolbar_counts_the_beat_tab_completes_and_events_never_garble_the_typed_line(tmp_path):
     term = Tmux(tmp_path)
     try:
         term.wait_for(r"^In \[1\]:")
@@ -82,6 +82,11 @@ def test_the_toolbar_counts_the_beat_and_events_never_garble_the_typed_line(tmp_
         term.keys("C-u", "%voice x nosuchmodel", "Enter")
         term.wait_for(r"UsageError")
         term.wait_for(r"\|  ! unknown model")  # the last error, in the toolbar
+        term.keys("%swap le", "Tab")  # Tab completes a voice name (completions come in a moment)
+        term.wait_for(r"^In \[\d+\]: %swap lead\s*$")
+        term.keys(" cho", "Tab")  # and a shipped model
+        term.wait_for(r"^In \[\d+\]: %swap lead chorale\s*$")
+        term.keys("C-u")
         term.resize(40)
         time.sleep(0.5)
         narrow = term.frame()
