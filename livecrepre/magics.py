@@ -1,20 +1,41 @@
-"""IPython magics: a thin skin over `Engine`. Each magic parses its arguments and calls the API.
+"""IPython magics: a thin skin over `Engine`. Each magic parses its arguments (quoted as in a
+POSIX shell, so paths may have spaces) and calls the API.
 
 Errors the performer can cause are shown as one line (IPython's UsageError); the music goes on.
 """
 from __future__ import annotations
 
+import shlex
 import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .engine import AT_CHOICES, Engine
 from .errors import LivecrepreError
 from .models import Model
 
 ROUTE_PREFIXES = ("osc://", "midi:", "file:")
+
+
+def split_line(line: str, magic: str) -> list[str]:
+    """A magic's line as words, quoted as in a POSIX shell: "my take.mid", 'my take.mid' and
+    my\\ take.mid are each one word (as `livecrepre train` gets them). A bad quote is one line."""
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as exc:  # shlex: "No closing quotation" or "No escaped character"
+        said = f"%{magic} {line.strip()}".replace("\n", " ")
+        if "quotation" in str(exc):
+            raise UsageError(f"unclosed quote in {said} (close it; a quote that is part of a "
+                             f"name takes a backslash before it)") from None
+        raise UsageError(f"a backslash ends {said} (nothing after it to escape)") from None
+
+
+def parse_line(magic, line: str):
+    """A magic's arguments: its line split by `split_line`, then read by its @magic_arguments
+    parser (whose errors are UsageError lines)."""
+    return magic.parser.parse_args(split_line(line, magic.__name__))
 
 
 def _at_value(text: str) -> str:
@@ -95,7 +116,7 @@ class CrepreMagics(Magics):
         %crepre start [--bpm B] [--seed S]
         %crepre stop | panic | status
         """
-        args = parse_argstring(self.crepre, line)
+        args = parse_line(self.crepre, line)
         engine = self.engine
         if args.action == "start":
             print(self._call(engine.start, bpm=args.bpm, seed=args.seed))
@@ -122,7 +143,7 @@ class CrepreMagics(Magics):
     @line_magic
     def bpm(self, line):
         """Change tempo: %bpm 132 [--at beat|bar]. Lands on a tick boundary, no jump, no drift."""
-        args = parse_argstring(self.bpm, line)
+        args = parse_line(self.bpm, line)
         tick = self._call(self.engine.set_bpm, args.bpm, at=args.at)
         print(f"{float(args.bpm):g} bpm{self._lands(tick)}")  # (checked by set_bpm: a number above 0)
 
@@ -149,7 +170,7 @@ class CrepreMagics(Magics):
         %voice hand gesture --sigma 0.3 --to osc://127.0.0.1:5002/impsy   (MDRNN gestures)
         %voice lead --off
         """
-        args = parse_argstring(self.voice, line)
+        args = parse_line(self.voice, line)
         if args.off:
             tick = self._call(self.engine.voice_off, args.name, at=args.at)
             print(f"{args.name}: off{self._lands(tick)}")
@@ -176,7 +197,7 @@ class CrepreMagics(Magics):
         Loading and compiling happen before the swap; the exchange lands on the tick, beat, bar or
         Nth bar line. The new model is primed with the voice's recent line and continues it.
         """
-        args = parse_argstring(self.swap, line)
+        args = parse_line(self.swap, line)
         tick = self._call(self.engine.swap, args.name, self._model(args.model), at=args.at, fade=args.fade)
         fade = f", fading in over {args.fade:g} bars" if args.fade else ""
         print(f"{args.name}: {args.model}{self._lands(tick)}{fade}")
@@ -194,7 +215,7 @@ class CrepreMagics(Magics):
 
         %temp hand 0.8 --sigma 0.2    (a gesture voice: pi- and sigma-temperature)
         """
-        args = parse_argstring(self.temp, line)
+        args = parse_line(self.temp, line)
         tick = self._call(self.engine.temp, args.name, args.temperature, at=args.at, sigma=args.sigma)
         said = ([f"temp {float(args.temperature):g}"] if args.temperature is not None else []) + \
                ([f"sigma {float(args.sigma):g}"] if args.sigma is not None else [])
@@ -211,7 +232,7 @@ class CrepreMagics(Magics):
 
         Routes you keep carry on (a file keeps recording); routes you drop release their notes.
         """
-        args = parse_argstring(self.route, line)
+        args = parse_line(self.route, line)
         tick = self._call(self.engine.route, args.name, *self._routes(args.routes), at=args.at)
         print(f"{args.name} -> {self._routes_text(args.name, args.routes, args.at)}{self._lands(tick)}")
 
@@ -241,7 +262,7 @@ class CrepreMagics(Magics):
         Every input and every event the voice plays go to an IMPSY-shaped CSV log
         (timestamp,source,x1,...,xn): %train mdrnn --data THAT.csv --out mine.ckpt trains on it.
         """
-        args = parse_argstring(self.listen, line)
+        args = parse_line(self.listen, line)
         cc = None
         if args.cc is not None:
             try:
@@ -271,7 +292,7 @@ class CrepreMagics(Magics):
 
         from . import pianoroll
 
-        args = parse_argstring(self.pianoroll, line)
+        args = parse_line(self.pianoroll, line)
         is_take = args.what is not None and args.what.lower().endswith((".mid", ".midi"))
         fig = self._call(self.engine.pianoroll, None if is_take else args.what, args.bars,
                          take=args.what if is_take else None)
@@ -308,7 +329,7 @@ class CrepreMagics(Magics):
         every_bar(bar, engine). If it fails to compile or raises, one line names the file and line,
         and the previous version keeps playing.
         """
-        args = parse_argstring(self.sketch, line)
+        args = parse_line(self.sketch, line)
         print(self._call(self.engine.sketch, args.name, voice=args.voice, source=cell, off=args.off))
 
     @line_magic
@@ -323,12 +344,11 @@ class CrepreMagics(Magics):
         Progress lines appear as epochs finish; when done, %swap VOICE riffs.ckpt brings it in.
         """
         import argparse
-        import shlex
 
         from .cli import prepare_training, train_parser
         from .training import LiveLossCurve, TrainingJob
 
-        words = shlex.split(line)
+        words = split_line(line, "train")
         if words in (["status"], ["stop"]):
             if not self.jobs:
                 print("no training started (%train melody --data D --out CKPT)")

@@ -112,6 +112,6 @@ def notes_of_voices(voices: dict, ticks_per_beat: int, only: str | None = None) 
         if notes:
             out[name] = notes
     if not out:
-        which = f"voice {only} has" if only is not None else "no voice has"
+        which = f"voice {only} has not" if only is not None else "no voice has"
         raise LivecrepreError(f"{which} played a note yet: nothing to draw")
     return out

@@ -50,11 +50,19 @@ def test_the_roll_of_a_take_draws_every_note_in_its_voices_colour(tmp_path):
 
 
 def test_the_roll_of_live_voices_and_the_magic(shell, tmp_path, capsys):
-    shell.run_line_magic("crepre", "start --bpm 480 --seed 2")
-    shell.run_line_magic("voice", "lead melody --to print")
     engine = engine_of(shell)
-    with pytest.raises(UsageError, match="voice lead has played a note yet|no voice has played"):
-        shell.run_line_magic("pianoroll", "lead")
+    for line, message in [("", "no voice has played a note yet: nothing to draw"),  # no voice
+                          ("lead", "unknown voice 'lead'")]:
+        with pytest.raises(UsageError) as err:
+            shell.run_line_magic("pianoroll", line)
+        assert message in str(err.value)
+    shell.run_line_magic("voice", "lead melody --to print")  # the clock stopped: not a note yet
+    for line, message in [("lead", "voice lead has not played a note yet: nothing to draw"),
+                          ("", "no voice has played a note yet: nothing to draw")]:
+        with pytest.raises(UsageError) as err:
+            shell.run_line_magic("pianoroll", line)
+        assert str(err.value) == message
+    shell.run_line_magic("crepre", "start --bpm 480 --seed 2")
     import time
 
     deadline = time.monotonic() + 10
