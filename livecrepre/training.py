@@ -167,6 +167,11 @@ def heldout_nll(model: Model, pieces, chunk: int = 512) -> float:
 UNITS = {"melody": "token", "char": "character", "mdrnn": "gesture"}
 
 
+def tokens_per_second(steps: int, tokens_per_step: int, since: float) -> float:
+    """The training rate since `since` (a perf_counter reading), of steps whose results are ready."""
+    return steps * tokens_per_step / (time.perf_counter() - since)
+
+
 def check_trainable(kind: str, dataset: Dataset, init: Model | None) -> None:
     """One clear line for a dataset or starting model of the wrong family."""
     if KIND_FOR_DATA.get(dataset.kind) != kind:
@@ -240,7 +245,7 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
     train_step = make_train_step(graphdef, tx, step_loss(kind, net_config))
     started = time.perf_counter()
     history: list[dict] = []
-    best_params, best_nll, stopped = params, float("inf"), "all epochs done"
+    best_params, best_nll, best_epoch, stopped = params, float("inf"), None, "all epochs done"
     unit = UNITS[kind]
     try:
         for epoch in range(config.epochs):
@@ -260,25 +265,31 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
                 losses.append(loss)
                 if on_step is not None:
                     on_step(epoch + 1, config.epochs, step, len(starts))
-                if progress and len(losses) % 10 == 0:
-                    rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
-                    bar.set_postfix({"loss": f"{float(loss):.3f}", f"{unit}s/s": f"{rate:,.0f}"})
+                if progress and step % 10 == 0:
+                    # JAX returns before a step is computed: wait for it before timing the steps
+                    shown_loss = float(loss)
+                    rate = tokens_per_second(step, batch * config.seq_len, epoch_started)
+                    bar.set_postfix({"loss": f"{shown_loss:.3f}", f"{unit}s/s": f"{rate:,.0f}"})
             train_loss = float(np.mean([float(x) for x in losses])) if losses else float("nan")
+            # the rate of the steps alone (all done: their losses are read), as the bar shows it
+            rate = tokens_per_second(len(losses), batch * config.seq_len, epoch_started)
             if not math.isfinite(train_loss):
                 stopped = f"loss became {train_loss} in epoch {epoch + 1}"
                 break
             elapsed = time.perf_counter() - started
             val = heldout_nll(Model("training", kind, net_config, graphdef, params), valid)
+            if valid and not math.isfinite(val):
+                stopped = f"held-out loss became {val} in epoch {epoch + 1}"
+                break
             history.append({"epoch": epoch + 1, "train_nll": train_loss, "valid_nll": val,
                             "seconds": round(elapsed, 1)})
-            rate = len(losses) * batch * config.seq_len / (time.perf_counter() - epoch_started)
+            if val < best_nll or not valid:  # kept before report and on_epoch, which a Ctrl-C may interrupt
+                best_params, best_nll, best_epoch = params, val, epoch + 1
             report(f"epoch {epoch + 1}/{config.epochs}: train {train_loss:.3f} valid {val:.3f} "
                    f"nats/{unit} ({rate:,.0f} {unit}s/s, {elapsed:.0f} s)")  # EPOCH_LINE reads it back
             if on_epoch is not None:
                 on_epoch(history)
-            if val < best_nll or not valid:
-                best_params, best_nll = params, val
-            elif patience and epoch + 1 - min(history, key=lambda h: h["valid_nll"])["epoch"] >= patience:
+            if patience and epoch + 1 - best_epoch >= patience:
                 stopped = f"validation loss did not improve for {patience} epochs"
                 break
     except KeyboardInterrupt:
@@ -287,7 +298,7 @@ def train_model(kind: str, dataset: Dataset, config: TrainConfig, report=print, 
         raise LivecrepreError(f"training stopped before one epoch finished ({stopped}); nothing saved")
     if stopped != "all epochs done":
         report(f"stopped: {stopped}; keeping the best epoch")
-    best = min(history, key=lambda h: h["valid_nll"]) if valid else history[-1]
+    best = history[best_epoch - 1]  # the epoch best_params are from
     summary = {"epochs_run": len(history), "train_seconds": round(time.perf_counter() - started, 1),
                "heldout_nll": best["valid_nll"], "best_epoch": best["epoch"], "stopped": stopped,
                "history": history, "config": {**config.__dict__, "batch": batch},

@@ -27,10 +27,15 @@ def test_demo_plays_prints_and_records(tmp_path):
 
 def test_demo_is_reproducible_with_a_seed(tmp_path):
     def notes(seed):
-        out = run(["demo", "--bars", "1", "--bpm", "480", "--seed", str(seed)]).stdout
-        return [l.split()[1:3] for l in out.splitlines() if l.startswith("demo ")][:8]
+        result = run(["demo", "--bars", "1", "--bpm", "480", "--seed", str(seed)])
+        assert result.returncode == 0, result.stderr
+        played = [l.split()[1:3] for l in result.stdout.splitlines() if l.startswith("demo ")][:8]
+        assert len(played) == 8, result.stdout  # enough notes to compare: (position, pitch) each
+        return played
 
-    assert notes(9) == notes(9)
+    first = notes(9)
+    assert notes(9) == first
+    assert notes(10) != first
 
 
 def test_demo_bad_model_is_one_line():

@@ -5,16 +5,18 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
 import numpy as np
 import pytest
 
-from livecrepre.data import build_midi_dataset
+from livecrepre.data import Dataset, build_midi_dataset
+from livecrepre.encodings import VOCAB_SIZE
 from livecrepre.magics import engine_of
 from livecrepre.models import load_checkpoint
-from livecrepre.training import TrainConfig, save_trained, train_model
+from livecrepre.training import TrainConfig, heldout_nll, save_trained, train_model
 
 from .conftest import Collector
 from .test_data import RIFF, write_midi
@@ -34,6 +36,20 @@ def riffs(tmp_path):
 
 def run(args, cwd, timeout=240):
     return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_kept_the_best_epoch(model, summary, dataset):
+    """The model is the epoch with the lowest held-out loss, and the summary says which."""
+    held_out = [h["valid_nll"] for h in summary["history"]]
+    assert summary["best_epoch"] == 1 + held_out.index(min(held_out))
+    assert summary["heldout_nll"] == min(held_out)
+    assert heldout_nll(model, dataset.split(True)) == pytest.approx(min(held_out), rel=1e-6)
+
+
+def assert_saved_the_best_epoch(checkpoint, data):
+    model = load_checkpoint(checkpoint)
+    summary = {**model.meta["training"], "history": model.meta["history"]}
+    assert_kept_the_best_epoch(model, summary, Dataset.load(data))
 
 
 def test_data_train_demo_from_the_command_line(riffs, tmp_path):
@@ -129,6 +145,62 @@ def test_ctrl_c_keeps_the_best_epoch(riffs, tmp_path):
     assert "stopped: interrupted; keeping the best epoch" in out
     meta = json.loads((tmp_path / "r.ckpt.json").read_text())
     assert meta["training"]["stopped"] == "interrupted" and meta["training"]["epochs_run"] >= 2
+    assert_saved_the_best_epoch(tmp_path / "r.ckpt", tmp_path / "riffs.data")
+
+
+def test_stopping_mid_epoch_or_ctrl_c_after_an_epoch_keeps_the_best_epoch(riffs):
+    dataset = build_midi_dataset(riffs, report=lambda line: None)
+    config = TrainConfig(epochs=50, units=32, embed=16, seq_len=16, batch=2, lr=0.01)
+    stop = threading.Event()
+
+    def stop_in_epoch_3(epoch, epochs, step, steps):  # as the command's Ctrl-C does: between steps
+        if epoch == 3 and step == 5:
+            stop.set()
+
+    model, summary = train_model("melody", dataset, config, report=lambda line: None, stop=stop,
+                                 on_step=stop_in_epoch_3)
+    assert summary["stopped"] == "interrupted" and summary["epochs_run"] == 2
+    assert_kept_the_best_epoch(model, summary, dataset)
+
+    def ctrl_c_while_epoch_2_is_drawn(history):  # in a notebook, Ctrl-C can land in the loss curve
+        if len(history) == 2:
+            raise KeyboardInterrupt
+
+    model, summary = train_model("melody", dataset, config, report=lambda line: None,
+                                 on_epoch=ctrl_c_while_epoch_2_is_drawn)
+    assert summary["stopped"] == "interrupted" and summary["epochs_run"] == 2
+    assert summary["best_epoch"] == 2  # the epoch being drawn is the best: it must be the one kept
+    assert_kept_the_best_epoch(model, summary, dataset)
+
+
+def test_a_nan_loss_in_a_later_epoch_keeps_the_best_epoch(riffs):
+    dataset = build_midi_dataset(riffs, report=lambda line: None)
+    lines = []
+
+    def corrupt_the_data_after_epoch_2(history):  # a token outside the vocabulary embeds as NaN
+        if len(history) == 2:
+            for piece in dataset.split(False):
+                piece[::5] = VOCAB_SIZE
+
+    config = TrainConfig(epochs=5, units=32, embed=16, seq_len=16, lr=0.01)
+    model, summary = train_model("melody", dataset, config, report=lines.append,
+                                 on_epoch=corrupt_the_data_after_epoch_2)
+    assert summary["stopped"] == "loss became nan in epoch 3" and summary["epochs_run"] == 2
+    assert lines[-1] == "stopped: loss became nan in epoch 3; keeping the best epoch"
+    assert_kept_the_best_epoch(model, summary, dataset)
+
+
+def test_the_progress_bar_shows_the_rate_the_epoch_line_reports(riffs, capsys):
+    dataset = build_midi_dataset(riffs, report=lambda line: None)
+    lines = []
+    # 23 steps an epoch: the bar shows a rate at steps 10 and 20
+    train_model("melody", dataset, TrainConfig(epochs=3, seq_len=16, batch=2), report=lines.append, progress=True)
+    bar = capsys.readouterr().err  # tqdm's
+    for epoch in (2, 3):  # the first epoch's rate counts compiling
+        reported = float(re.search(r"\(([\d,]+) tokens/s", lines[epoch - 1])[1].replace(",", ""))
+        shown = [float(rate.replace(",", ""))
+                 for rate in re.findall(rf"epoch {epoch}/3:[^\r\n]*tokens/s=([\d,]+)", bar)]
+        assert shown and all(reported / 3 < rate < reported * 3 for rate in shown), (epoch, reported, shown)
 
 
 def test_a_freshly_trained_model_swaps_into_a_running_voice(riffs, tmp_path, shell):
@@ -203,6 +275,7 @@ def test_train_stop_keeps_the_best_epoch_and_a_failing_training_is_one_line(riff
     assert job.wait(timeout=60), "training did not stop"
     assert job.result == tmp_path / "long.ckpt" and job.result.is_file() and job.error is None
     assert any(line.startswith("stopped:") for line in job.lines)
+    assert_saved_the_best_epoch(job.result, tmp_path / "riffs.data")
     assert "long -> " in capsys.readouterr().out  # %train stop shows each job's status
 
     (tmp_path / "taken").mkdir()
