@@ -1,4 +1,5 @@
-"""The dispatcher: a thread that runs actions (MIDI sends, callables, prints) at their wall time.
+"""The dispatcher: a thread that runs actions (MIDI sends, prints, handing events to callable routes)
+at their wall time. It never runs the performer's own code (see io/calls.py).
 
 It is also the note ledger: every note-on is queued together with its note-off, and `flush` cancels
 what has not played yet while sending, at once, the note-off of every note that already started, so
@@ -8,30 +9,15 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .clock import now, sleep_until
+from .clock import ask_realtime_priority, now, sleep_until
 
 SPIN = 0.0012  # seconds spent spinning before each due action, after sleeping
 REALTIME_PRIORITY = 10  # SCHED_FIFO priority asked for the dispatcher thread (1-99; JACK uses 70)
-
-
-def _ask_realtime_priority() -> str:
-    """Run this thread before ordinary ones when the OS allows it (Linux SCHED_FIFO).
-
-    On a loaded 2-core machine, waking on time is an OS scheduling problem more than a GIL one:
-    measured with JAX work and a busy Python thread, p99 lateness fell from ~4 ms to ~0.3 ms.
-    The thread only spins for about a millisecond before each event, and Linux throttles
-    realtime threads that never sleep, so this cannot freeze the machine."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
-        return "realtime"
-    except (AttributeError, OSError):
-        return "normal"
 
 
 @dataclass(order=True)
@@ -130,7 +116,7 @@ class Dispatcher:
             self.on_error(item.owner, exc)
 
     def _run(self) -> None:
-        self.priority = _ask_realtime_priority() if self.realtime else "normal"
+        self.priority = ask_realtime_priority(REALTIME_PRIORITY) if self.realtime else "normal"
         while True:
             with self._cond:
                 while self._running and (not self._heap or self._heap[0].time - now() > SPIN):

@@ -41,9 +41,9 @@ from .io.inputs import Control, Heard
 from .io.midi import MidiPorts
 from .io.routes import FileRoute, Route, parse_route
 from .listening import Listener, check_idle, check_mode
-from .models import Model, load_model
+from .models import Model, checkpoint_file, load_model
 from .performance_log import LOG_DIR, PerformanceLog, model_checksum, quote, weights_checksum
-from .sketches import DEADLINE, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
+from .sketches import DEADLINE, MOST_NOTES, Sketch, SketchNote, SketchWatcher, one_line, sketch_path
 from .sampling import BLOCK_TICKS, fade_fn, generate_blocks, warm_up_batches, warm_up_fade
 from .voices import Voice, make_voice, prepare, voice_plays, voices_batch
 from .voices.tokens import TokenVoice
@@ -116,6 +116,7 @@ class Engine:
         self.batch_voices = batch_voices  # voices of one model step in one call (False: one by one)
         self.batched_calls = 0  # blocks generated for several voices at once, for status and tests
         self._models: dict[tuple, Model] = {}  # loaded once per checkpoint: voices share the object
+        self._checkpoints: dict[tuple, Model] = {}  # (file, mtime, size) -> its model: never read twice
         self.seed = int(seed) if seed is not None else secrets.randbelow(2**31)
         self.ticks_per_beat = int(ticks_per_beat)
         self.beats_per_bar = int(beats_per_bar)
@@ -196,6 +197,13 @@ class Engine:
             known = ", ".join(self.voices) or "none yet"
             raise LivecrepreError(f"unknown voice {name!r} (voices: {known})") from None
 
+    def _still_there(self, name: str, what: str) -> Voice:
+        """In a control's apply: the voice, or one line saying it went before the control landed."""
+        voice = self.voices.get(name)
+        if voice is None:
+            raise LivecrepreError(f"voice {name} was removed before the {what} landed")
+        return voice
+
     def _voice_key(self, name: str) -> np.ndarray:
         key = jax.random.fold_in(jax.random.PRNGKey(self.seed), zlib.crc32(name.encode()) & 0x7FFFFFFF)
         return np.asarray(key, dtype=np.uint32)
@@ -220,10 +228,7 @@ class Engine:
                     voice.key = self._voice_key(name)
             # A 1 ms switch interval keeps the dispatcher punctual beside busy Python threads.
             sys.setswitchinterval(0.001)
-            # What is loaded so far lives all session: frozen, the cyclic garbage collector no longer
-            # walks it. A full collection over jax, the models and music21 held the interpreter
-            # lock for 60-130 ms (measured), making every thread late; after freezing, ~nothing.
-            gc.freeze()
+            _freeze_what_lives()
             origin = now() + self.lookahead + 0.05
             self.tempo = TempoMap(self._bpm, self.ticks_per_beat, origin)
             self._wall_offset = time.time() - now()
@@ -257,11 +262,16 @@ class Engine:
             self._silence(route)
             route.cut(cut_tick)
         self._closer.drain()  # earlier closes (file writes) finish first
-        written = []
+        written, unwritten = [], []
         for route in routes:
-            self._close(route)
-            if isinstance(route, FileRoute):
-                written.append(str(route.recorder.path))
+            if not isinstance(route, FileRoute):
+                self._close(route)
+                continue
+            try:
+                written.append(str(route.recorder.write()))
+            except Exception as exc:  # noqa: BLE001 - said in one line; the other takes are written
+                unwritten.append(f"could not write {route.recorder.path} ({type(exc).__name__}: {exc})")
+                self.report(unwritten[-1], echo=False)
         self.dispatcher.stop()
         self.midi_ports.close_all()
         for listener in self.listeners.values():
@@ -276,10 +286,10 @@ class Engine:
         self._bpm = self.bpm  # the tempo it ended at is where a restart begins
         self.tempo = None
         self._next_tick = 0
-        if not was_running and not written:
+        if not was_running and not written and not unwritten:
             return "stopped"
-        return ("stopped" + (f", {released} note(s) released" if released else "")
-                + (f", wrote {', '.join(written)}" if written else ""))
+        return "\n".join(["stopped" + (f", {released} note(s) released" if released else "")
+                          + (f", wrote {', '.join(written)}" if written else "")] + unwritten)
 
     def unmute(self) -> None:
         """After a panic: the voices play again from the next tick."""
@@ -305,12 +315,16 @@ class Engine:
                 f"(%crepre start to unmute)")
 
     def set_bpm(self, bpm, at: str = "now") -> int:
+        """Change tempo at the next tick, beat or bar (20-999 bpm). A faster tempo given `now`
+        during a long tick lands at once: the next tick comes one new tick after the last."""
         bpm = check_bpm(bpm)
+        at = check_at(at)
 
         def apply(tick: int) -> None:
             self._bpm = bpm
             if self.tempo is not None:
-                self.tempo.set_bpm(bpm, tick)
+                live = at == "now" and self._running and not self.offline
+                self.tempo.set_bpm(bpm, tick, earliest=now() + self.lookahead if live else None)
             for route in self._all_routes():
                 if isinstance(route, FileRoute):
                     route.tempo(tick, bpm)
@@ -395,9 +409,7 @@ class Engine:
         self._swapping_to[name] = loaded
 
         def apply(tick: int) -> None:
-            voice = self.voices.get(name)
-            if voice is None:
-                raise LivecrepreError(f"voice {name} was removed before the swap")
+            voice = self._still_there(name, "swap")
             voice.check_swap(loaded)  # the voice may have been replaced meanwhile
             ticks = fade_ticks
             if needs_fade_fn and fade_fn(voice.model, loaded, compile_if_missing=False) is None:
@@ -428,7 +440,7 @@ class Engine:
         sigma = self._check_sigma(sigma, voice.family, name) if sigma is not None else None
 
         def apply(tick: int) -> None:
-            voice = self.voices[name]
+            voice = self._still_there(name, "temperature change")
             if temperature is not None:
                 voice.set_temperature(temperature, tick)
             if sigma is not None:
@@ -537,13 +549,13 @@ class Engine:
     def reset(self, name: str, at: str = "now") -> int:
         """The voice's model starts again from its initial state (IMPSY's /impsy/reset)."""
         self._voice(name)
-        return self._submit(at, lambda tick: self.voices[name].reset(tick), f"reset {name}",
+        return self._submit(at, lambda tick: self._still_there(name, "reset").reset(tick), f"reset {name}",
                             (f"reset {name}", {}))
 
     def pause(self, name: str, paused: bool = True) -> None:
         """The voice goes on generating and listening, and sends nothing (IMPSY's /impsy/pause)."""
         self._voice(name)
-        self._submit("now", lambda tick: setattr(self.voices[name], "paused", bool(paused)),
+        self._submit("now", lambda tick: setattr(self._still_there(name, "pause"), "paused", bool(paused)),
                      f"pause {name}", (f"pause {name} {int(bool(paused))}", {}))
 
     def timescale(self, name: str, scale) -> None:
@@ -554,7 +566,7 @@ class Engine:
             raise LivecrepreError(f"voice {name} plays {voice.family}: timescale is for gesture voices")
         if not 0.05 <= value <= 20:
             raise LivecrepreError(f"timescale must be 0.05-20 (2 plays half as fast), not {scale!r}")
-        self._submit("now", lambda tick: setattr(self.voices[name], "timescale", value),
+        self._submit("now", lambda tick: setattr(self._still_there(name, "timescale"), "timescale", value),
                      f"timescale {name}", (f"timescale {name} {value:g}", {}))
 
     def _heard(self, name: str, heard: Heard) -> None:
@@ -704,13 +716,16 @@ class Engine:
             if self.offline and (tick, skipped) in self.replay_skips:
                 continue
             try:
-                results = sketch.transform(notes, None if self.offline else DEADLINE)
-                if results is None:  # a late call is still running: pass unchanged
+                transformed = sketch.transform(notes, tick, None if self.offline else DEADLINE)
+                if transformed is None:  # a late call is still running: pass unchanged
                     self._log(tick, skipped)
                     continue
-                out = [p for p in played if p.pitch is None]
-                for result in results:
-                    out.extend(_played_from_sketch(result, tick))
+                out, dropped = transformed
+                if dropped and not sketch.notes_dropped:
+                    self.report(f"sketch {sketch.name}: transform returned {len(out) + dropped} notes in "
+                                f"one tick; {MOST_NOTES} play, the rest are dropped (said once)")
+                sketch.notes_dropped += dropped
+                out = [p for p in played if p.pitch is None] + out
             except TimeoutError as exc:  # the notes of this tick pass as they were
                 self.report(f"sketch {sketch.name}: {exc}")
                 self._log(tick, skipped)
@@ -726,17 +741,27 @@ class Engine:
         """The model, compiled and warmed up here (never on the clock's threads), for `voice`: one
         object per checkpoint, so that voices playing it are batched; the batch size they will
         need with this voice among them is compiled too."""
-        model = load_model(spec)
-        same = (model_checksum(model), model.name, repr(sorted(model.meta.items())))  # a checkpoint's
-        model = self._models.setdefault(same, model)  # checksum covers its metadata; Python's may not
+        file = checkpoint_file(spec)
+        stat = file.stat() if file is not None else None  # a checkpoint written again is loaded again
+        on_disk = (str(file.resolve()), stat.st_mtime_ns, stat.st_size) if file is not None else None
+        model = self._checkpoints.get(on_disk) if on_disk else None
+        if model is None:
+            model = load_model(spec)
+            same = (model_checksum(model), model.name, repr(sorted(model.meta.items())))  # a checkpoint's
+            model = self._models.setdefault(same, model)  # checksum covers its metadata; Python's may not
+            if on_disk:
+                self._checkpoints[on_disk] = model
         prepare(model)
         if self.batch_voices and voices_batch(model):
             sharing = {name for name, v in list(self.voices.items()) if v.model is model} | {voice}
             warm_up_batches(model, len(sharing))
-        gc.freeze()  # see start()
+        _freeze_what_lives()
         return model
 
     def _make_routes(self, voice: str, specs, current: list[Route], plays: str) -> list[Route]:
+        """The routes for `specs`: those in `current` kept by spec, the others opened here. One that
+        fails is reported in one line and left out; when every one fails, nothing changes: the
+        command is refused (a typo never leaves a voice silent)."""
         if isinstance(specs, str) or callable(specs):
             specs = [specs]
         routes: list[Route] = []
@@ -744,31 +769,33 @@ class Engine:
         for spec in specs:
             same = [r for r in current if (r.spec == spec if isinstance(spec, str)
                                            else getattr(r, "fn", None) is spec)]
-            if same:
-                routes.append(same[0])
-                continue
-            try:
-                route = parse_route(spec, voice=voice, midi_ports=self.midi_ports,
-                                    ticks_per_beat=self.ticks_per_beat,
-                                    start_tick=self._next_tick, bpm=self.bpm, print_stream=self.print_stream)
-            except LivecrepreError as exc:
-                failures.append(str(exc))
-                continue
+            route = same[0] if same else None
+            if route is None:
+                try:
+                    route = parse_route(spec, voice=voice, midi_ports=self.midi_ports,
+                                        ticks_per_beat=self.ticks_per_beat, start_tick=self._next_tick,
+                                        bpm=self.bpm, print_stream=self.print_stream,
+                                        on_error=self._route_failed, report=self.report)
+                except LivecrepreError as exc:
+                    failures.append(str(exc))
+                    continue
             if plays not in route.accepts:
                 hint = (" (midi:PORT?cc=1,2 plays gestures as controllers, ?notes as notes)"
                         if plays == "gestures" and route.spec.startswith("midi:") else "")
                 failures.append(f"route {route.spec} takes {' or '.join(route.accepts)}; "
                                 f"voice {voice} plays {plays}{hint}")
-                if not isinstance(route, FileRoute):  # (closing a file route would write it)
+                if not same and not isinstance(route, FileRoute):  # (closing a file route writes it)
                     self._closer.submit(self._close, route)
                 continue
             if isinstance(route, FileRoute):  # voices naming one file record into one take
                 route = self._files.setdefault(route.recorder.path.resolve(), route)
             routes.append(route)
-        kept = (f"voice {voice} keeps {', '.join(map(repr, routes))}" if routes
-                else f"voice {voice} has no other route")
+        if failures and not routes:
+            kept = (f"voice {voice} keeps {', '.join(map(repr, current))}" if current
+                    else f"voice {voice} not added")
+            raise LivecrepreError(f"{'; '.join(failures)} (nothing changed: {kept})")
         for failure in failures:
-            self.report(f"{failure} ({kept})")
+            self.report(f"{failure} (voice {voice} keeps {', '.join(map(repr, routes))})")
         return routes
 
     # -- controls ---------------------------------------------------------------------------
@@ -826,6 +853,10 @@ class Engine:
     def _run(self) -> None:
         while self._running:
             self._resolve_incoming()
+            if self._pending and self._pending[0][0] <= self._next_tick:
+                with self._lock:  # due at the next tick: applied now, so a tempo change made
+                    self._resolve_incoming()  # during a long tick lands at once (and the caller
+                    self._apply_due(self._next_tick)  # waits for no tick)
             wait = self.tempo.time_of(self._next_tick) - self.lookahead - now()
             if wait > 0:
                 self._wake.wait(min(wait, 0.05))
@@ -838,9 +869,12 @@ class Engine:
                 self._tick(self._next_tick)
                 self._next_tick += 1
 
-    def _tick(self, tick: int) -> None:
+    def _apply_due(self, tick: int) -> None:
         while self._pending and self._pending[0][0] <= tick:
             self._apply(heapq.heappop(self._pending)[2])
+
+    def _tick(self, tick: int) -> None:
+        self._apply_due(tick)
         if self.sketches and tick % self._bar_ticks == 0:
             self._sketches_at_bar(tick)
         start = self.tempo.time_of(tick)
@@ -930,15 +964,20 @@ class Engine:
     def _release(self, voice: str, routes: list[Route], tick: int) -> None:
         """Routes leaving a voice at `tick`: their notes end there; then they are closed."""
         for route in routes:
-            if route.uses_dispatcher:
-                mark = self.dispatcher.watermark()
-                flush = partial(self.dispatcher.flush, route, mark)
-                if self.tempo is not None and self._running:
-                    self.dispatcher.at(self.tempo.time_of(tick), flush, owner=self)
-                else:
-                    flush()
             route.cut(tick, voice)
-            self._closer.submit(self._close, route)
+            if route.uses_dispatcher:  # what it plays before `tick` still plays
+                leave = partial(self._flush_and_close, route, self.dispatcher.watermark())
+                if self.tempo is not None and self._running:
+                    self.dispatcher.at(self.tempo.time_of(tick), leave, owner=self)
+                    continue
+                leave()
+            else:
+                self._closer.submit(self._close, route)
+
+    def _flush_and_close(self, route: Route, mark: int) -> None:
+        """A dispatcher route leaving: what it queued before `mark` ends now; then it is closed."""
+        self.dispatcher.flush(route, mark)
+        self._closer.submit(self._close, route)
 
     def _begin_takes(self, routes: list[Route], tick: int) -> None:
         """A file route's take starts where a voice first sends to it (not when it was parsed)."""
@@ -1034,20 +1073,14 @@ class Engine:
         return f"<livecrepre.Engine {self.status().splitlines()[0]}>"
 
 
-def _played_from_sketch(result, tick: int) -> list[Played]:
-    """What a transform returned (a note, a list of notes or None) as notes to play."""
-    notes = [] if result is None else (list(result) if isinstance(result, (list, tuple)) else [result])
-    out = []
-    for note in notes:
-        if not isinstance(note, SketchNote):
-            raise TypeError(f"transform returned {type(note).__name__}, not a note (use note.but(...))")
-        if not (0 <= int(note.pitch) <= 127 and 1 <= int(note.velocity) <= 127):
-            raise ValueError(f"transform returned pitch {note.pitch}, velocity {note.velocity} "
-                             f"(pitch 0-127, velocity 1-127)")
-        start = max(float(note.start), float(tick))  # never in the past
-        out.append(Played(start, max(float(note.end), start + 0.01), pitch=int(note.pitch),
-                          velocity=int(note.velocity)))
-    return out
+def _freeze_what_lives() -> None:
+    """What is loaded so far lives all session: frozen, the cyclic garbage collector no longer
+    walks it. A full collection over jax, the models and music21 held the interpreter lock for
+    60-130 ms (measured), making every thread late; after freezing, ~nothing. Garbage waiting
+    in cycles is collected first (it would otherwise be frozen for good: +1.3 GB over 300 swaps,
+    measured); that collection walks only what the last freeze left, a few ms."""
+    gc.collect()
+    gc.freeze()
 
 
 class _Chores:

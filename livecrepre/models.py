@@ -315,12 +315,20 @@ def load_model(spec, name: str | None = None) -> Model:
     if not isinstance(spec, (str, Path)):
         raise LivecrepreError(f"{spec!r} is not a model (give a shipped name, a checkpoint path "
                               f"or a model object)")
+    path = checkpoint_file(spec)
+    if path is None:
+        raise LivecrepreError(f"unknown model {str(spec)!r}: not a shipped model "
+                              f"({', '.join(shipped_models()) or 'none'}) and no such file")
+    return load_checkpoint(path, name)
+
+
+def checkpoint_file(spec) -> Path | None:
+    """The checkpoint file a shipped model name (or alias) or a path names; None if there is none."""
+    if not isinstance(spec, (str, Path)):
+        return None
     spec = SHIPPED_ALIASES.get(spec, spec) if isinstance(spec, str) else spec
     shipped = SHIPPED_DIR / f"{spec}{CHECKPOINT_SUFFIX}"
     if isinstance(spec, str) and "/" not in spec and shipped.is_file():
-        return load_checkpoint(shipped, name or spec)
+        return shipped
     path = Path(spec).expanduser()
-    if path.is_file():
-        return load_checkpoint(path, name)
-    raise LivecrepreError(f"unknown model {str(spec)!r}: not a shipped model "
-                          f"({', '.join(shipped_models()) or 'none'}) and no such file")
+    return path if path.is_file() else None

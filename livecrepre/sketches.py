@@ -24,11 +24,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import LivecrepreError
+from .events import Played
 from .performance_log import text_checksum
 
 SKETCH_DIR = Path("sketches")  # where %sketch NAME looks, relative to the working directory
 HOOKS = ("transform", "every_bar")
 DEADLINE = 0.010  # seconds a transform may take for one tick's notes before they pass unchanged
+MOST_NOTES = 32  # notes one voice's transform may return in one tick; the rest are dropped
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,24 @@ def compile_sketch(source: str, filename: str) -> dict:
     return namespace
 
 
+def notes_to_play(results: list, tick: int) -> tuple[list[Played], int]:
+    """What a transform returned for each note (a note, a list of notes or None) as notes to play,
+    at most MOST_NOTES of them, and how many it returned beyond that."""
+    notes = [note for result in results if result is not None
+             for note in (result if isinstance(result, (list, tuple)) else [result])]
+    out = []
+    for note in notes[:MOST_NOTES]:
+        if not isinstance(note, SketchNote):
+            raise TypeError(f"transform returned {type(note).__name__}, not a note (use note.but(...))")
+        if not (0 <= int(note.pitch) <= 127 and 1 <= int(note.velocity) <= 127):
+            raise ValueError(f"transform returned pitch {note.pitch}, velocity {note.velocity} "
+                             f"(pitch 0-127, velocity 1-127)")
+        start = max(float(note.start), float(tick))  # never in the past
+        out.append(Played(start, max(float(note.end), start + 0.01), pitch=int(note.pitch),
+                          velocity=int(note.velocity)))
+    return out, max(0, len(notes) - MOST_NOTES)
+
+
 class Sketch:
     """One sketch: the working version, a newer one waiting for the bar line, and where it came from."""
 
@@ -96,20 +116,27 @@ class Sketch:
         self._bar_runner = _Runner(f"livecrepre-sketch-{name}-every-bar")
         self._bar_call: Future | None = None
         self.bars_skipped = 0  # bar lines passed while an every_bar call was still running
+        self.notes_dropped = 0  # notes returned beyond MOST_NOTES in one tick (said once)
 
-    def transform(self, notes: list, deadline: float | None = DEADLINE) -> list | None:
-        """This tick's notes through the working transform, on the sketch's own thread, so that a
-        slow or endless one costs the clock at most `deadline`. None when it ran past the deadline
-        (or a late call is still running): the notes then pass unchanged. Raises what it raised.
-        With no deadline (a replay, off the clock) it runs here and takes as long as it takes."""
+    def transform(self, notes: list, tick: int, deadline: float | None = DEADLINE
+                  ) -> tuple[list[Played], int] | None:
+        """This tick's notes through the working transform, as notes to play and how many more it
+        returned than MOST_NOTES (those are dropped). On the sketch's own thread, so that a slow
+        or endless one, or one returning a flood, costs the clock at most `deadline`. None when
+        it ran past the deadline (or a late call is still running): the notes then pass unchanged.
+        Raises what it raised. With no deadline (a replay, off the clock) it runs here."""
         hook = self.hook("transform")
+
+        def call():
+            return notes_to_play([hook(note) for note in notes], tick)
+
         if deadline is None:
-            return [hook(note) for note in notes]
+            return call()
         if self._late is not None:
             if not self._late.done():
                 return None
             self._late = None
-        future = self._runner.run(lambda: [hook(note) for note in notes])
+        future = self._runner.run(call)
         try:
             return future.result(timeout=deadline)
         except FutureTimeout:

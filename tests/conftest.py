@@ -18,6 +18,8 @@ from pythonosc.dispatcher import Dispatcher
 
 import livecrepre as lc
 
+from .helpers import constant_model
+
 
 @dataclass
 class Received:
@@ -103,6 +105,41 @@ def shell():
     engine.echo_errors = False
     yield ip
     ip.run_line_magic("unload_ext", "livecrepre")
+
+
+@pytest.fixture
+def playing(shell, osc_receiver):
+    """A running engine with a `keep` voice (the shipped melody) and a `grid` voice (a note on every
+    tick), each watched by a collector: `assert_kept_playing` checks the grid's every tick."""
+    keeper, grid = Collector(), Collector()
+    shell.user_ns.update(keeper=keeper, grid_notes=grid, grid_model=constant_model(72, "grid"))
+    shell.run_line_magic("crepre", "start --bpm 240 --seed 2")
+    shell.run_line_magic("voice", f"keep melody --to keeper osc://127.0.0.1:{osc_receiver.port}/keep")
+    shell.run_line_magic("voice", "grid grid_model --to grid_notes")
+    keeper.wait_for(3)
+    grid.wait_for(3)
+    keeper.grid = grid
+    return keeper
+
+
+def assert_kept_playing(keeper: Collector, since: float, window: float = 1.5):
+    """The clock went on through the command and for `window` seconds after it: every tick of the
+    grid voice scheduled from `since` to the end of the window arrived, close to its time, and
+    the melody voice played on (a stalled, stopped or late clock fails this)."""
+    grid = keeper.grid
+    time.sleep(max(0.0, since + window + 0.1 - time.perf_counter()))
+    end = since + window
+    after = [(called, e) for called, e in grid.events if since <= e.time <= end]
+    tick = 60 / 240 / 4
+    expected = round(window / tick)
+    ticks = sorted(e.tick for _, e in after)
+    assert len(ticks) >= expected - 2, (f"the clock stalled: {len(ticks)} of {expected} grid ticks "
+                                        f"scheduled after the command arrived")
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), "grid ticks went missing"
+    lateness = sorted(called - e.time for called, e in after)
+    assert lateness[len(lateness) * 9 // 10] < 0.03, f"notes came late: {lateness[-5:]}"
+    assert max(lateness) < 0.25, "a note came very late: the clock stalled"
+    assert any(e.time > since for _, e in keeper.events), "the melody voice stopped"
 
 
 def max_gap(times: list[float]) -> float:

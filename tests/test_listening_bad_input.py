@@ -9,10 +9,12 @@ import threading
 import time
 
 import mido
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 
 import livecrepre as lc
+from livecrepre.errors import LivecrepreError
 from livecrepre.io.inputs import HUGE
 
 from .conftest import Collector
@@ -278,8 +280,9 @@ def test_gestures_as_midi_notes_are_all_released(jack, engine):
     finally:
         synth.close()
     engine2 = lc.Engine(echo_errors=False)
-    engine2.voice("hand", "gesture", to=["midi:virtual?cc=200"])
-    assert "?cc= takes controller numbers 0-119" in engine2.errors[-1][1]
-    engine2.voice("hand", "gesture", to=["midi:virtual"])
-    assert "midi:PORT?cc=1,2 plays gestures as controllers" in engine2.errors[-1][1]
+    with pytest.raises(LivecrepreError, match=r"\?cc= takes controller numbers 0-119.*voice hand not added"):
+        engine2.voice("hand", "gesture", to=["midi:virtual?cc=200"])
+    with pytest.raises(LivecrepreError, match="midi:PORT\\?cc=1,2 plays gestures as controllers"):
+        engine2.voice("hand", "gesture", to=["midi:virtual"])
+    assert "hand" not in engine2.voices
     engine2.stop()

@@ -11,6 +11,8 @@ from pathlib import Path
 import mido
 
 FILE_TICKS_PER_BEAT = 480
+MAX_TEMPO = 0xFFFFFF  # microseconds per beat: the largest a MIDI file's tempo field holds (3.6 bpm)
+CHARSET = "utf-8"  # of track names (mido's default, latin-1, cannot hold every voice name)
 
 
 class MidiFileRecorder:
@@ -58,19 +60,26 @@ class MidiFileRecorder:
         return len(self._notes)
 
     def midi_file(self) -> mido.MidiFile:
+        """The take as a MIDI file. Whatever was recorded, the file can be written: tempi are kept
+        in the MIDI tempo field's range, a note that is not a MIDI note is left out, and track
+        names are UTF-8 (a voice may be called `bж`)."""
         with self._lock:
-            tempi = [(tick, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+            tempi = [(tick, 0, mido.MetaMessage("set_tempo", tempo=min(MAX_TEMPO, mido.bpm2tempo(bpm))))
                      for tick, bpm in self._tempi]
             by_voice: dict[str, list] = {}
             for on, off, pitch, velocity, channel, voice in self._notes:
+                try:
+                    note_on = mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)
+                    note_off = mido.Message("note_off", note=pitch, velocity=0, channel=channel)
+                except (TypeError, ValueError):
+                    continue
                 timed = by_voice.setdefault(voice, [])
-                timed.append((on, 2, mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)))
-                timed.append((off, 1, mido.Message("note_off", note=pitch, velocity=0, channel=channel)))
+                timed += [(on, 2, note_on), (off, 1, note_off)]
         if len(by_voice) <= 1:
-            midi = mido.MidiFile(type=0, ticks_per_beat=FILE_TICKS_PER_BEAT)
+            midi = mido.MidiFile(type=0, ticks_per_beat=FILE_TICKS_PER_BEAT, charset=CHARSET)
             midi.tracks.append(self._track(tempi + next(iter(by_voice.values()), [])))
             return midi
-        midi = mido.MidiFile(type=1, ticks_per_beat=FILE_TICKS_PER_BEAT)
+        midi = mido.MidiFile(type=1, ticks_per_beat=FILE_TICKS_PER_BEAT, charset=CHARSET)
         midi.tracks.append(self._track(tempi))
         for voice, timed in by_voice.items():
             midi.tracks.append(self._track([(self.start_tick, -1, mido.MetaMessage("track_name", name=voice))]
@@ -92,6 +101,9 @@ class MidiFileRecorder:
         """Write the whole take (atomically: a reader never sees half a file)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".part")
-        self.midi_file().save(str(tmp))
-        os.replace(tmp, self.path)
+        try:
+            self.midi_file().save(str(tmp))
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return self.path

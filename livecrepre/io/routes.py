@@ -7,15 +7,17 @@
     file:PATH.mid             recorded at tick times, written as a standard MIDI file (voices naming
                               the same file share it, a track each)
     print                     a readable line per note, at the note's wall time
-    a Python callable         called with the Event at the note's wall time
+    a Python callable         called with the Event at the note's wall time, on its own thread
 
 Dispatcher routes (midi, print, callable) queue their actions in the engine's dispatcher, which keeps
 the note ledger; OSC and file routes are handled when the note is generated, ahead of time.
 """
 from __future__ import annotations
 
+import os
 import sys
 from functools import partial
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -23,6 +25,7 @@ import mido
 
 from ..errors import LivecrepreError
 from ..events import Event
+from .calls import CallRunner
 from .midi import MidiPorts, split_midi_spec
 from .osc import OscSender, event_bundle
 from .recording import MidiFileRecorder
@@ -142,25 +145,40 @@ class PrintRoute(Route):
 
 
 class CallableRoute(Route):
+    """The performer's function, called on its own thread (io/calls.py) at each event's wall time."""
     uses_dispatcher = True
 
-    def __init__(self, fn: Callable[[Event], object]):
+    def __init__(self, fn: Callable[[Event], object], on_error=None, report=None):
         self.fn = fn
         self.spec = f"{getattr(fn, '__qualname__', None) or type(fn).__name__}()"
+        report = report or _print_problem
+        on_error = on_error or (lambda route, exc: report(f"route {route.spec}: {exc}"))
+        self.calls = CallRunner(self.spec, fn, on_error=partial(on_error, self), report=report)
 
-    def _call(self, event):
+    def _hand(self, event):
         if not self.muted:
-            self.fn(event)
+            self.calls.hand(event)
 
     def send(self, event, dispatcher):
-        dispatcher.at(event.time, partial(self._call, event), owner=self)
+        dispatcher.at(event.time, partial(self._hand, event), owner=self)
+
+    def silence(self):
+        self.calls.clear()
+
+    def close(self):
+        self.calls.close()
+
+
+def _print_problem(message: str) -> None:
+    print(f"livecrepre: {message}", file=sys.stderr)
 
 
 def parse_route(spec, *, voice: str, midi_ports: MidiPorts, ticks_per_beat: int,
-                start_tick: int, bpm: float, print_stream=None) -> Route:
-    """Build a route from its spec; any problem is one LivecrepreError line naming the spec."""
+                start_tick: int, bpm: float, print_stream=None, on_error=None, report=None) -> Route:
+    """Build a route from its spec; any problem is one LivecrepreError line naming the spec.
+    A callable route reports a call that raised to `on_error(route, exc)`, one stuck to `report`."""
     if callable(spec) and not isinstance(spec, str):
-        return CallableRoute(spec)
+        return CallableRoute(spec, on_error, report)
     if not isinstance(spec, str) or not spec.strip():
         raise LivecrepreError(f"bad route {spec!r}: expected {ROUTE_HELP}")
     spec = spec.strip()
@@ -174,8 +192,22 @@ def parse_route(spec, *, voice: str, midi_ports: MidiPorts, ticks_per_beat: int,
         path = spec[len("file:"):]
         if not path.lower().endswith((".mid", ".midi")):
             raise LivecrepreError(f"bad route {spec!r}: a file route records MIDI, name it file:PATH.mid")
+        _check_writable(spec, Path(path))
         return FileRoute(spec, MidiFileRecorder(path, ticks_per_beat, start_tick, bpm))
     raise LivecrepreError(f"bad route {spec!r}: expected {ROUTE_HELP}")
+
+
+def _check_writable(spec: str, path: Path) -> None:
+    """A take that could not be written is refused now, not lost at stop (its folder is made here)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LivecrepreError(f"bad route {spec!r}: cannot make the folder {path.parent} "
+                              f"({exc.strerror or exc})") from None
+    if path.is_dir():
+        raise LivecrepreError(f"bad route {spec!r}: {path} is a folder")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise LivecrepreError(f"bad route {spec!r}: {path} cannot be written (permission denied)")
 
 
 def _osc_route(spec: str, voice: str) -> OscRoute:
