@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/shipped_models.py
 	$(PY) benchmarks/swap_priming.py
 	$(PY) benchmarks/swap_storm.py
+	$(PY) benchmarks/swap_memory.py
 	$(PY) benchmarks/many_voices.py
 	$(PY) benchmarks/input_latency.py
 	$(PY) benchmarks/notebook_times.py

@@ -17,7 +17,6 @@ from livecrepre import engine as engine_module
 
 FREEZE = engine_module._freeze_what_lives
 
-CONTROLS = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 
 
 def rss_mb() -> float:
@@ -93,8 +92,9 @@ def measure(controls: int, as_before: bool = False) -> dict:
 
 
 def main() -> None:
-    rows = {"now": measure(CONTROLS), "as before (reloaded, frozen with garbage)": measure(CONTROLS, True)}
-    print(f"{CONTROLS} controls (a swap or a voice re-added, then a temperature) every 50 ms, three "
+    controls = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    rows = {"now": measure(controls), "as before (reloaded, frozen with garbage)": measure(controls, True)}
+    print(f"{controls} controls (a swap or a voice re-added, then a temperature) every 50 ms, three "
           f"melody voices at 480 bpm; growth from after a warm-up to the end, after gc.collect()\n")
     print("| engine | seconds | RSS MB before | RSS growth MB | objects frozen growth | threads | open files "
           "| full GCs, longest ms | ticks late | errors |")

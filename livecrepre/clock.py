@@ -16,6 +16,7 @@ now = time.perf_counter  # the monotonic clock everything here is measured on
 # Tempi a musician would type, and the range MIDI clock and Link peers use; outside it a typo
 # (1.2 for 120) would make one tick last seconds, or overflow a MIDI file's tempo field.
 MIN_BPM, MAX_BPM = 20.0, 999.0
+SPIN = 0.0012  # seconds a timing thread spins before a due action, after sleeping (see sleep_until)
 
 
 def check_bpm(bpm) -> float:

@@ -1,5 +1,5 @@
-"""The dispatcher: a thread that runs actions (MIDI sends, prints, handing events to callable routes)
-at their wall time. It never runs the performer's own code (see io/calls.py).
+"""The dispatcher: a thread that runs actions (MIDI sends, prints) at their wall time. It never runs
+the performer's own code: a callable route has a thread of its own (io/calls.py).
 
 It is also the note ledger: every note-on is queued together with its note-off, and `flush` cancels
 what has not played yet while sending, at once, the note-off of every note that already started, so
@@ -14,9 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .clock import ask_realtime_priority, now, sleep_until
+from .clock import SPIN, ask_realtime_priority, now, sleep_until
 
-SPIN = 0.0012  # seconds spent spinning before each due action, after sleeping
 REALTIME_PRIORITY = 10  # SCHED_FIFO priority asked for the dispatcher thread (1-99; JACK uses 70)
 
 

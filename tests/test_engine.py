@@ -315,3 +315,23 @@ def test_a_log_that_cannot_be_written_is_one_line_and_the_take_is_still_written(
     failures = [m for _, m in engine.errors if m.startswith("append_to_file:")]
     assert failures and all("\n" not in m for m in failures)
     assert take.is_file()  # the chores after the failed one still ran
+
+
+def test_a_faster_tempo_lands_at_once_even_during_a_long_tick(engine):
+    """20 bpm makes a 16th last 0.75 s; typing 240 then must not wait for that tick to end."""
+    grid = Collector()
+    engine.start()
+    engine.voice("grid", constant_model(60), to=[grid])
+    grid.wait_for(4)
+    engine.set_bpm(20)
+    time.sleep(1.2)  # well inside a slow tick
+    started = time.perf_counter()
+    engine.set_bpm(240)
+    returned = time.perf_counter() - started
+    count = len(grid.events)
+    time.sleep(0.5)
+    assert returned < 0.2, f"set_bpm blocked the caller {returned:.2f} s"
+    new = [e for called, e in grid.events[count:]]
+    assert len(new) >= 5, "the new tempo did not land at once"
+    assert all(b.time - a.time == pytest.approx(0.0625, abs=1e-6) for a, b in zip(new, new[1:]))
+    assert engine.bpm == 240 and engine.late_ticks == 0

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+import livecrepre as lc
+
 from livecrepre.errors import LivecrepreError
 from livecrepre.magics import engine_of
+from livecrepre.sketches import MOST_NOTES
 
 from .conftest import Collector
 from .helpers import constant_model
@@ -119,8 +122,17 @@ def test_a_sketch_that_raises_while_playing_reverts_and_the_music_goes_on(shell)
     assert len(failures) == 1
     assert failures[0] == ("sketch up: <cell up> line 2: ZeroDivisionError: integer division or modulo by "
                            "zero; reverted to the previous version")
-    shifted = [e.pitch for _, e in notes.events]
-    assert len(shifted) >= 20 and min(shifted) >= 60  # the +12 version plays on (folk tunes sit above C4)
+    shifted = [(e.tick, e.pitch) for _, e in notes.events]
+    plain = Collector()  # the same voice, seed and model with no sketch: the line the sketch shifts
+    unshifted = lc.Engine(bpm=240, seed=4, echo_errors=False)
+    unshifted.voice("lead", "melody", to=[plain])
+    unshifted.start()
+    plain.wait_for(len(shifted), timeout=10)
+    unshifted.stop()
+    line = [(e.tick, e.pitch) for _, e in plain.events][:len(shifted)]
+    # the note the broken version raised on passes unchanged; the +12 version plays on after it
+    assert len(shifted) >= 20 and shifted[0] == line[0]
+    assert shifted[1:] == [(tick, pitch + 12) for tick, pitch in line[1:]]
 
 
 def test_bad_sketches_are_one_line(sketch_dir, engine):
@@ -180,3 +192,24 @@ def test_an_every_bar_stuck_in_a_loop_is_skipped_and_reported_once(sketch_dir, e
     assert notes.ticks == list(range(notes.ticks[0], notes.ticks[0] + len(notes.ticks)))
     assert all(e.pitch == 67 for _, e in notes.events)  # transpose kept playing every note
     assert engine.late_ticks == 0
+
+
+def test_a_transform_returning_a_flood_is_bounded_and_the_clock_keeps_time(sketch_dir, engine):
+    (sketch_dir / "flood.py").write_text("def transform(note):\n    return [note] * 20000\n")
+    notes, grid = Collector(), Collector()
+    engine.voice("lead", constant_model(60), to=[notes])
+    engine.voice("grid", constant_model(48), to=[grid])
+    engine.sketch("flood", voice="lead")
+    engine.start()
+    grid.wait_for(40, timeout=10)
+    engine.stop()
+    lateness = sorted(called - e.time for called, e in grid.events)
+    assert grid.ticks == list(range(grid.ticks[0], grid.ticks[0] + len(grid.ticks)))
+    assert lateness[-1] < 0.05, f"the other voice came late: {lateness[-3:]}"
+    per_tick = {}
+    for _, e in notes.events:
+        per_tick[e.tick] = per_tick.get(e.tick, 0) + 1
+    assert per_tick and max(per_tick.values()) == MOST_NOTES
+    reports = [m for _, m in engine.errors if m.startswith("sketch flood:")]
+    assert reports == [f"sketch flood: transform returned 20000 notes in one tick; {MOST_NOTES} play, "
+                       f"the rest are dropped (said once)"]

@@ -20,6 +20,7 @@ import math
 import select
 import socket
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -233,8 +234,13 @@ class MidiInput:
         self.virtual = port_spec == "virtual"
         self.name = (client_name if self.virtual
                      else choose_port(port_spec, input_names(), "input", f"input {spec}"))
-        self._port = self._open()
+        self._waiting: deque[Heard] = deque()
+        self._arrived = threading.Condition()
         self._closed = threading.Event()
+        self._port = self._open()
+        self._handing = threading.Thread(target=self._hand_on, name=f"livecrepre-in {spec} (hand on)",
+                                         daemon=True)
+        self._handing.start()
         self._watch = None
         if not self.virtual:
             self._watch = threading.Thread(target=self._watch_port, name=f"livecrepre-in {spec}", daemon=True)
@@ -249,9 +255,26 @@ class MidiInput:
                                   f"{str(exc).strip()})")
 
     def _received(self, message) -> None:
+        """On JACK's (or ALSA's) own thread: stamped and queued, never more. A callback that waits
+        (for the engine's lock while a tick is generated) overran the JACK cycle, and the port's
+        next messages arrived garbled: a note-on read as its neighbour's note-off."""
         heard = _from_midi(message, now(), self.channel)
         if heard is not None:
-            self.offer([heard])
+            with self._arrived:
+                self._waiting.append(heard)
+                self._arrived.notify()
+
+    def _hand_on(self) -> None:
+        """On the input's own thread: what arrived, offered in order (together when several wait)."""
+        while True:
+            with self._arrived:
+                while not self._waiting and not self._closed.is_set():
+                    self._arrived.wait()
+                if self._closed.is_set():
+                    return
+                batch = list(self._waiting)
+                self._waiting.clear()
+            self.offer(batch)
 
     def _watch_port(self) -> None:
         gone = False
@@ -275,6 +298,9 @@ class MidiInput:
 
     def close(self) -> None:
         self._closed.set()
+        with self._arrived:
+            self._arrived.notify()
+        self._handing.join(timeout=2)
         if self._watch is not None:
             self._watch.join(timeout=2)
         try:

@@ -9,8 +9,9 @@
     print                     a readable line per note, at the note's wall time
     a Python callable         called with the Event at the note's wall time, on its own thread
 
-Dispatcher routes (midi, print, callable) queue their actions in the engine's dispatcher, which keeps
-the note ledger; OSC and file routes are handled when the note is generated, ahead of time.
+Dispatcher routes (midi, print) queue their actions in the engine's dispatcher, which keeps the note
+ledger; OSC and file routes are handled when the note is generated, ahead of time; a callable route
+queues its events on its own thread, which calls the function at their wall times.
 """
 from __future__ import annotations
 
@@ -145,22 +146,22 @@ class PrintRoute(Route):
 
 
 class CallableRoute(Route):
-    """The performer's function, called on its own thread (io/calls.py) at each event's wall time."""
-    uses_dispatcher = True
+    """The performer's function, called at each event's wall time on the route's own thread
+    (io/calls.py), so that however long it takes, it delays nothing else."""
 
     def __init__(self, fn: Callable[[Event], object], on_error=None, report=None):
         self.fn = fn
         self.spec = f"{getattr(fn, '__qualname__', None) or type(fn).__name__}()"
         report = report or _print_problem
         on_error = on_error or (lambda route, exc: report(f"route {route.spec}: {exc}"))
-        self.calls = CallRunner(self.spec, fn, on_error=partial(on_error, self), report=report)
+        self.calls = CallRunner(self.spec, self._call, on_error=partial(on_error, self), report=report)
 
-    def _hand(self, event):
-        if not self.muted:
-            self.calls.hand(event)
+    def _call(self, event):
+        if not self.muted:  # (muted after its first error, events already queued are not called)
+            self.fn(event)
 
     def send(self, event, dispatcher):
-        dispatcher.at(event.time, partial(self._hand, event), owner=self)
+        self.calls.hand(event)
 
     def silence(self):
         self.calls.clear()
