@@ -138,14 +138,14 @@ class CrepreMagics(Magics):
                     print(f"  training {job.status()}")
 
     @magic_arguments()
-    @argument("bpm", help="beats per minute, above 0")
+    @argument("bpm", help="beats per minute, 20-999")
     @_at_argument()
     @line_magic
     def bpm(self, line):
         """Change tempo: %bpm 132 [--at beat|bar]. Lands on a tick boundary, no jump, no drift."""
         args = parse_line(self.bpm, line)
         tick = self._call(self.engine.set_bpm, args.bpm, at=args.at)
-        print(f"{float(args.bpm):g} bpm{self._lands(tick)}")  # (checked by set_bpm: a number above 0)
+        print(f"{float(args.bpm):g} bpm{self._lands(tick)}")  # (checked by set_bpm: a number, 20-999)
 
     @magic_arguments()
     @argument("name", help="voice name, e.g. lead")

@@ -20,7 +20,7 @@ import math
 import select
 import socket
 import threading
-from collections import deque
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -234,13 +234,8 @@ class MidiInput:
         self.virtual = port_spec == "virtual"
         self.name = (client_name if self.virtual
                      else choose_port(port_spec, input_names(), "input", f"input {spec}"))
-        self._waiting: deque[Heard] = deque()
-        self._arrived = threading.Condition()
         self._closed = threading.Event()
         self._port = self._open()
-        self._handing = threading.Thread(target=self._hand_on, name=f"livecrepre-in {spec} (hand on)",
-                                         daemon=True)
-        self._handing.start()
         self._watch = None
         if not self.virtual:
             self._watch = threading.Thread(target=self._watch_port, name=f"livecrepre-in {spec}", daemon=True)
@@ -249,32 +244,17 @@ class MidiInput:
     def _open(self):
         try:
             with quiet_c_stderr():
+                if mido.backend.name == "mido.backends.rtmidi":
+                    return PolledRtMidiInput(self.name, self.virtual, mido.backend.api, self._received)
                 return mido.open_input(self.name, virtual=self.virtual, callback=self._received)
         except Exception as exc:  # noqa: BLE001
             raise LivecrepreError(f"input {self.spec}: cannot open a MIDI input ({backend_label()}: "
                                   f"{str(exc).strip()})")
 
     def _received(self, message) -> None:
-        """On JACK's (or ALSA's) own thread: stamped and queued, never more. A callback that waits
-        (for the engine's lock while a tick is generated) overran the JACK cycle, and the port's
-        next messages arrived garbled: a note-on read as its neighbour's note-off."""
         heard = _from_midi(message, now(), self.channel)
         if heard is not None:
-            with self._arrived:
-                self._waiting.append(heard)
-                self._arrived.notify()
-
-    def _hand_on(self) -> None:
-        """On the input's own thread: what arrived, offered in order (together when several wait)."""
-        while True:
-            with self._arrived:
-                while not self._waiting and not self._closed.is_set():
-                    self._arrived.wait()
-                if self._closed.is_set():
-                    return
-                batch = list(self._waiting)
-                self._waiting.clear()
-            self.offer(batch)
+            self.offer([heard])
 
     def _watch_port(self) -> None:
         gone = False
@@ -298,15 +278,57 @@ class MidiInput:
 
     def close(self) -> None:
         self._closed.set()
-        with self._arrived:
-            self._arrived.notify()
-        self._handing.join(timeout=2)
         if self._watch is not None:
             self._watch.join(timeout=2)
         try:
             self._port.close()
         except Exception:  # noqa: BLE001 - closing is best effort
             pass
+
+
+class PolledRtMidiInput:
+    """A MIDI input through python-rtmidi, read by a thread of its own: RtMidi queues each message
+    on JACK's (or ALSA's) thread without Python, and this thread hands it on. (mido's rtmidi input
+    calls Python there instead: waiting for the interpreter's lock overran the JACK cycle, and the
+    next messages arrived garbled or not at all: a note-on read as its neighbour's note-off.)"""
+
+    POLL_SECONDS = 0.001  # how long the thread sleeps when nothing waits (the input's added latency)
+
+    def __init__(self, name: str, virtual: bool, api: str | None, deliver: Callable[[mido.Message], None]):
+        import rtmidi
+
+        self.name, self._deliver = name, deliver
+        self._rt = rtmidi.MidiIn(rtapi=getattr(rtmidi, f"API_{api}", rtmidi.API_UNSPECIFIED) if api
+                                 else rtmidi.API_UNSPECIFIED, queue_size_limit=4096)
+        if virtual:
+            self._rt.open_virtual_port(name)
+        else:
+            ports = self._rt.get_ports()
+            if name not in ports:
+                raise OSError(f"unknown port {name!r}")
+            self._rt.open_port(ports.index(name))
+        self._rt.ignore_types(sysex=True, timing=True, active_sense=True)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name=f"livecrepre-in {name}", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._closed.is_set():
+            got = self._rt.get_message()
+            if got is None:
+                time.sleep(self.POLL_SECONDS)
+                continue
+            try:
+                message = mido.Message.from_bytes(got[0])
+            except ValueError:
+                continue  # not a message mido knows (a lone status byte): nothing a voice hears
+            self._deliver(message)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=2)
+        self._rt.close_port()
+        self._rt.delete()
 
 
 class MidiFileInput:
