@@ -4,8 +4,9 @@ The generator hands each event over when it is made (a heap push, never a wait),
 this thread sleeps until the event's wall time and calls the function (about 0.2 ms after it, as a
 thread waking up: the dispatcher spins to play MIDI closer, which several threads cannot all do).
 A call that runs long makes only this route's own events late: after a call longer than CALL_DEADLINE,
-the events by then more than CALL_DEADLINE late are skipped, and the performer is told once. `clear` (panic, stop) drops what waits; after `close` the events already handed over
-still play at their times, then the thread ends.
+the events by then more than CALL_DEADLINE late are skipped, and the performer is told once.
+`clear` (panic, stop) drops what waits; after `close` the events already handed over still play at
+their times, then the thread ends.
 """
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ class CallRunner:
         self._busy_since: float | None = None  # when the running call began
         self._closed = False
         self._told = False  # the performer heard once that the function is stuck
-        self.skipped = 0  # events skipped because the function was busy past their time
         self._thread: threading.Thread | None = None
 
     def hand(self, event) -> None:
@@ -41,9 +41,7 @@ class CallRunner:
             if self._closed:
                 return
             busy = self._busy_since
-            if len(self._waiting) >= MOST_WAITING:
-                self.skipped += 1
-            else:
+            if len(self._waiting) < MOST_WAITING:  # (beyond it, skipped)
                 heapq.heappush(self._waiting, (event.time, next(self._seq), event))
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._work, name=f"livecrepre-route-{self.name}",
@@ -53,13 +51,11 @@ class CallRunner:
         if busy is not None and now() - busy > CALL_DEADLINE:
             self._tell()
 
-    def clear(self) -> int:
-        """Drop the events not called yet; returns how many."""
+    def clear(self) -> None:
+        """Drop the events not called yet."""
         with self._cond:
-            dropped = len(self._waiting)
             self._waiting.clear()
             self._cond.notify()
-            return dropped
 
     def close(self) -> None:
         """Nothing more is handed over; the events waiting are called at their times, then the
@@ -95,9 +91,10 @@ class CallRunner:
             due, _, event = item
             sleep_until(due, spin=0.0)  # (spinning, two routes took the interpreter lock from each
             # other and from the generator: p99 5-8 ms late; sleeping, 0.5-3 ms, p50 0.2 ms)
-            if took > CALL_DEADLINE and now() - due > CALL_DEADLINE:  # late because the function
-                self.skipped += 1  # ran long: skipped until it has caught up (a late wake-up of
-                self._tell()  # this thread alone is played late, as MIDI would be)
+            if took > CALL_DEADLINE and now() - due > CALL_DEADLINE:
+                # late because the function ran long: skipped until it has caught up (a late
+                # wake-up of this thread alone is played late, as MIDI would be)
+                self._tell()
                 continue
             self._busy_since = began = now()
             try:
