@@ -6,7 +6,6 @@ keeps the time it already had, later ticks are spaced at the new tempo.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -17,18 +16,6 @@ now = time.perf_counter  # the monotonic clock everything here is measured on
 # (1.2 for 120) would make one tick last seconds, or overflow a MIDI file's tempo field.
 MIN_BPM, MAX_BPM = 20.0, 999.0
 SPIN = 0.0012  # seconds a timing thread spins before a due action, after sleeping (see sleep_until)
-
-
-def check_bpm(bpm) -> float:
-    from .errors import LivecrepreError
-
-    try:
-        value = float(bpm)
-    except (TypeError, ValueError):
-        raise LivecrepreError(f"tempo must be a number of beats per minute, not {bpm!r}")
-    if not math.isfinite(value) or not MIN_BPM <= value <= MAX_BPM:
-        raise LivecrepreError(f"tempo must be between {MIN_BPM:g} and {MAX_BPM:g} bpm, not {bpm!r}")
-    return value
 
 
 @dataclass(frozen=True)

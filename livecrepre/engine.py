@@ -16,7 +16,6 @@ import gc
 import heapq
 import itertools
 import math
-import re
 import secrets
 import sys
 import threading
@@ -33,7 +32,9 @@ from typing import Callable
 import jax
 import numpy as np
 
-from .clock import TempoMap, check_bpm, now
+from .checks import (check_at, check_bpm, check_fade, check_sigma, check_temperature, check_timescale,
+                     check_velocity, check_voice_name)
+from .clock import TempoMap, now
 from .dispatcher import Dispatcher
 from .errors import LivecrepreError
 from .events import Event, Played, whole_ticks
@@ -48,7 +49,6 @@ from .sampling import BLOCK_TICKS, fade_fn, generate_blocks, warm_up_batches, wa
 from .voices import Voice, make_voice, prepare, voice_plays, voices_batch
 from .voices.tokens import TokenVoice
 
-AT_CHOICES = ("now", "beat", "bar")
 _engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 
 
@@ -56,43 +56,6 @@ _engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 def _stop_engines_at_exit() -> None:
     for engine in list(_engines):
         engine.stop()
-
-
-def check_temperature(value) -> float:
-    try:
-        t = float(value)
-    except (TypeError, ValueError):
-        raise LivecrepreError(f"temperature must be a number, not {value!r}")
-    if not math.isfinite(t) or t <= 0:
-        raise LivecrepreError(f"temperature must be above 0 (0.5 calm, 1 as trained, 1.5 wild), "
-                              f"not {value!r}")
-    return t
-
-
-def _as_number(value) -> float:
-    """float(value), or NaN when it is not a number (for checks that say what they expected)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def check_voice_name(name) -> str:
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
-        raise LivecrepreError(f"bad voice name {name!r}: use letters, digits and _ (e.g. lead)")
-    return name
-
-
-def check_at(at) -> str:
-    """now, beat, bar, or a number of bars N (the Nth bar line from now; 1 is the same as bar)."""
-    at = "now" if at in (None, "tick", "next") else at
-    if isinstance(at, int) and not isinstance(at, bool):
-        at = str(at)
-    if isinstance(at, str) and at.isdigit() and int(at) >= 1:
-        return "bar" if int(at) == 1 else at
-    if at not in AT_CHOICES:
-        raise LivecrepreError(f"bad --at {at!r}: expected now, beat, bar or a number of bars (e.g. 4)")
-    return at
 
 
 @dataclass
@@ -342,12 +305,11 @@ class Engine:
         check_voice_name(name)
         temperature = check_temperature(temperature)
         at = check_at(at)
-        if not (isinstance(velocity, int) and 1 <= velocity <= 127):
-            raise LivecrepreError(f"velocity must be a whole number 1-127, not {velocity!r}")
+        check_velocity(velocity)
         loaded = self._load(model, name)
         extra = {}
         if sigma is not None:
-            extra["sigma"] = self._check_sigma(sigma, loaded.family, name)
+            extra["sigma"] = check_sigma(sigma, loaded.family, name)
         existing = self.voices.get(name)
         routes = self._make_routes(name, ["print"] if to is None else to,
                                    existing.routes if existing else [], voice_plays(loaded))
@@ -396,7 +358,7 @@ class Engine:
         crossfades: both models play, the new one's share rising to all over that many bars."""
         at = check_at(at)
         voice = self._voice(name)
-        fade_ticks = self._check_fade(fade, voice) if fade is not None else 0
+        fade_ticks = check_fade(fade, voice, self._bar_ticks) if fade is not None else 0
         loaded = self._load(model, name)
         voice.check_swap(loaded)
         needs_fade_fn = fade_ticks and isinstance(voice, TokenVoice)  # gestures mix outside jit
@@ -420,16 +382,6 @@ class Engine:
         command = f"swap {name} {self._model_ref(model, loaded)}" + (f" fade={float(fade):g}" if fade_ticks else "")
         return self._submit(at, apply, f"swap {name}", (command, {loaded.name: model_checksum(loaded)}))
 
-    def _check_fade(self, fade, voice: Voice) -> int:
-        """Bars -> ticks; one line when the value or the voice cannot fade."""
-        bars = _as_number(fade)
-        if not math.isfinite(bars) or bars <= 0 or bars > 64:
-            raise LivecrepreError(f"--fade takes a number of bars above 0 (at most 64), not {fade!r}")
-        if not voice.can_fade:
-            raise LivecrepreError(f"voice {voice.name} plays {voice.family}: --fade is for melody, text "
-                                  f"and gesture voices; swap without it")
-        return max(1, round(bars * self.ticks_per_beat * self.beats_per_bar))
-
     def temp(self, name: str, temperature=None, at: str = "now", sigma=None) -> int:
         """Set a voice's sampling temperature, and for a gesture voice its sigma-temperature
         (traced arguments: never recompile)."""
@@ -437,7 +389,7 @@ class Engine:
         if temperature is None and sigma is None:
             raise LivecrepreError("give a temperature (and for gesture voices, --sigma)")
         temperature = check_temperature(temperature) if temperature is not None else None
-        sigma = self._check_sigma(sigma, voice.family, name) if sigma is not None else None
+        sigma = check_sigma(sigma, voice.family, name) if sigma is not None else None
 
         def apply(tick: int) -> None:
             voice = self._still_there(name, "temperature change")
@@ -449,16 +401,6 @@ class Engine:
         command = (f"temp {name}" + (f" {temperature:g}" if temperature is not None else "")
                    + (f" sigma={sigma:g}" if sigma is not None else ""))
         return self._submit(at, apply, f"temp {name}", (command, {}))
-
-    @staticmethod
-    def _check_sigma(sigma, family: str, name: str) -> float:
-        if family != "gesture":
-            raise LivecrepreError(f"voice {name} plays {family}: --sigma is for gesture (MDRNN) voices")
-        value = _as_number(sigma)
-        if not math.isfinite(value) or value < 0:
-            raise LivecrepreError(f"sigma must be 0 or more (0 the mixture's mean, 1 as trained), "
-                                  f"not {sigma!r}")
-        return value
 
     def route(self, name: str, *routes, at: str = "now") -> int:
         """Replace where a voice's notes go. Routes kept by spec keep recording without a break."""
@@ -560,12 +502,7 @@ class Engine:
 
     def timescale(self, name: str, scale) -> None:
         """A gesture voice's time between gestures is the model's times `scale` (/impsy/timescale)."""
-        voice = self._voice(name)
-        value = _as_number(scale)
-        if voice.family != "gesture":
-            raise LivecrepreError(f"voice {name} plays {voice.family}: timescale is for gesture voices")
-        if not 0.05 <= value <= 20:
-            raise LivecrepreError(f"timescale must be 0.05-20 (2 plays half as fast), not {scale!r}")
+        value = check_timescale(scale, self._voice(name).family, name)
         self._submit("now", lambda tick: setattr(self._still_there(name, "timescale"), "timescale", value),
                      f"timescale {name}", (f"timescale {name} {value:g}", {}))
 

@@ -12,7 +12,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .engine import AT_CHOICES, Engine
+from .checks import AT_CHOICES
+from .engine import Engine
 from .errors import LivecrepreError
 from .models import Model
 

@@ -3,7 +3,8 @@ import time
 import numpy as np
 import pytest
 
-from livecrepre.clock import TempoMap, check_bpm, sleep_until
+from livecrepre.checks import check_bpm
+from livecrepre.clock import TempoMap, sleep_until
 from livecrepre.encodings import NO_EVENT, NOTE_OFF, Note, notes_to_tokens, tokens_to_notes, transpose_tokens
 from livecrepre.errors import LivecrepreError
 
