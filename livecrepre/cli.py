@@ -200,7 +200,8 @@ def stop_on_ctrl_c():
 def train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
 
-    from .training import UNITS, progress_lines, save_trained, train_model
+    from .training import UNITS, save_trained, train_model
+    from .training_job import progress_lines
 
     dataset, config, init, name = prepare_training(args)
     print(f"training {args.kind} on {len(dataset.split(False))} pieces, "

@@ -347,7 +347,8 @@ class CrepreMagics(Magics):
         import argparse
 
         from .cli import prepare_training, train_parser
-        from .training import LiveLossCurve, TrainingJob
+        from .loss_curves import LiveLossCurve
+        from .training_job import TrainingJob
 
         words = split_line(line, "train")
         if words in (["status"], ["stop"]):
