@@ -1,57 +1,20 @@
-"""IPython magics: a thin skin over `Engine`. Each magic parses its arguments (quoted as in a
-POSIX shell, so paths may have spaces) and calls the API.
+"""IPython magics: a thin skin over `Engine`. Each magic parses its arguments (magic_lines: quoted
+as in a POSIX shell, so paths may have spaces) and calls the API.
 
 Errors the performer can cause are shown as one line (IPython's UsageError); the music goes on.
 """
 from __future__ import annotations
 
-import shlex
 import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from .checks import AT_CHOICES
 from .engine import Engine
 from .errors import LivecrepreError
+from .magic_lines import UsageErrorParser, at_argument, is_route_word, parse_line, split_line
 from .models import Model
-
-ROUTE_PREFIXES = ("osc://", "midi:", "file:")
-
-
-def split_line(line: str, magic: str) -> list[str]:
-    """A magic's line as words, quoted as in a POSIX shell: "my take.mid", 'my take.mid' and
-    my\\ take.mid are each one word (as `livecrepre train` gets them). A bad quote is one line."""
-    try:
-        return shlex.split(line, posix=True)
-    except ValueError as exc:  # shlex: "No closing quotation" or "No escaped character"
-        said = f"%{magic} {line.strip()}".replace("\n", " ")
-        if "quotation" in str(exc):
-            raise UsageError(f"unclosed quote in {said} (close it; a quote that is part of a "
-                             f"name takes a backslash before it)") from None
-        raise UsageError(f"a backslash ends {said} (nothing after it to escape)") from None
-
-
-def parse_line(magic, line: str):
-    """A magic's arguments: its line split by `split_line`, then read by its @magic_arguments
-    parser (whose errors are UsageError lines)."""
-    return magic.parser.parse_args(split_line(line, magic.__name__))
-
-
-def _at_value(text: str) -> str:
-    if text in AT_CHOICES or (text.isdigit() and int(text) >= 1):
-        return text
-    raise ValueError(text)
-
-
-_at_value.__name__ = "--at (now, beat, bar or a number of bars)"  # how argparse names it in errors
-
-
-def _at_argument():
-    return argument("--at", default="now", type=_at_value, metavar="now|beat|bar|N",
-                    help="when it lands: the next tick (now, default), beat, bar, or the Nth bar line")
-
 
 @magics_class
 class CrepreMagics(Magics):
@@ -87,8 +50,7 @@ class CrepreMagics(Magics):
         out = []
         for spec in specs or []:
             obj = self._user_object(spec)
-            is_route_word = spec == "print" or spec.startswith(ROUTE_PREFIXES)
-            out.append(obj if callable(obj) and not is_route_word else spec)
+            out.append(obj if callable(obj) and not is_route_word(spec) else spec)
         return out
 
     def _routes_text(self, name: str, asked: list[str], at: str) -> str:
@@ -140,7 +102,7 @@ class CrepreMagics(Magics):
 
     @magic_arguments()
     @argument("bpm", help="beats per minute, 20-999")
-    @_at_argument()
+    @at_argument()
     @line_magic
     def bpm(self, line):
         """Change tempo: %bpm 132 [--at beat|bar]. Lands on a tick boundary, no jump, no drift."""
@@ -160,7 +122,7 @@ class CrepreMagics(Magics):
     @argument("--sigma", type=float, default=None,
               help="gesture (MDRNN) voices: sigma-temperature, 0 the mean, 1 as trained (default 1)")
     @argument("--off", action="store_true", help="remove the voice; its notes are released")
-    @_at_argument()
+    @at_argument()
     @line_magic
     def voice(self, line):
         """Add or replace a voice, or remove one.
@@ -188,7 +150,7 @@ class CrepreMagics(Magics):
     @argument("model", help="shipped model name, checkpoint path, or a model in your namespace")
     @argument("--fade", type=float, default=None, metavar="BARS",
               help="melody voices: crossfade, both models playing, the new one taking over in BARS bars")
-    @_at_argument()
+    @at_argument()
     @line_magic
     def swap(self, line):
         """Hot-swap a voice's model; the clock keeps going: %swap lead my_reels.ckpt --at bar.
@@ -209,7 +171,7 @@ class CrepreMagics(Magics):
               help="above 0: 0.5 calm, 1 as trained, 1.5 wild (gesture voices: the pi-temperature)")
     @argument("--sigma", default=None,
               help="gesture (MDRNN) voices: sigma-temperature, 0 the mean, 1 as trained")
-    @_at_argument()
+    @at_argument()
     @line_magic
     def temp(self, line):
         """Set a voice's sampling temperature: %temp lead 1.3 [--at beat|bar]. Never recompiles.
@@ -226,7 +188,7 @@ class CrepreMagics(Magics):
     @argument("name", help="voice name")
     @argument("routes", nargs="+", metavar="ROUTE",
               help="osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print, or a callable's name")
-    @_at_argument()
+    @at_argument()
     @line_magic
     def route(self, line):
         """Replace where a voice's notes go: %route bass midi:Synth:2 file:takes/set.mid.
@@ -344,8 +306,6 @@ class CrepreMagics(Magics):
 
         Progress lines appear as epochs finish; when done, %swap VOICE riffs.ckpt brings it in.
         """
-        import argparse
-
         from .cli import prepare_training, train_parser
         from .loss_curves import LiveLossCurve
         from .training_job import TrainingJob
@@ -360,11 +320,7 @@ class CrepreMagics(Magics):
                 print(job.status())
             return
 
-        class Parser(argparse.ArgumentParser):
-            def error(self, message):
-                raise UsageError(f"%train: {message}")
-
-        args = train_parser(Parser, prog="%train").parse_args(words)
+        args = train_parser(UsageErrorParser, prog="%train").parse_args(words)
         dataset, _, _, name = self._call(prepare_training, args)
         print(f"training {name} in the background ({len(dataset.split(False))} pieces, "
               f"{len(dataset.split(True))} held out); %train status to follow it")
