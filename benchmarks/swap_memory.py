@@ -13,9 +13,9 @@ import threading
 import time
 
 import livecrepre as lc
-from livecrepre import engine as engine_module
+from livecrepre import model_cache
 
-FREEZE = engine_module._freeze_what_lives
+FREEZE = model_cache.freeze_what_lives
 
 
 
@@ -57,9 +57,9 @@ def measure(controls: int, as_before: bool = False) -> dict:
     """`as_before`: the engine as it was before the fix, each model read from disk again and the
     heap frozen after each load without collecting first (the garbage frozen with it)."""
     engine = lc.Engine(bpm=480, seed=1, echo_errors=False)
-    engine_module._freeze_what_lives = gc.freeze if as_before else FREEZE
+    model_cache.freeze_what_lives = gc.freeze if as_before else FREEZE
     if as_before:
-        engine._checkpoints = _Forgetful()
+        engine.model_cache._checkpoints = _Forgetful()
     for i in range(3):
         engine.voice(f"v{i}", "melody", to=[lambda event: None])
     engine.start()
@@ -86,7 +86,7 @@ def measure(controls: int, as_before: bool = False) -> dict:
              "files": open_files()}
     late, errors = engine.late_ticks, len(engine.errors)
     engine.stop()
-    engine_module._freeze_what_lives = FREEZE
+    model_cache.freeze_what_lives = FREEZE
     return {"before": before, "after": after, "seconds": seconds, "late": late, "errors": errors,
             "gc": pauses}
 

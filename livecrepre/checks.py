@@ -93,3 +93,10 @@ def check_timescale(scale, family: str, name: str) -> float:
     if not 0.05 <= value <= 20:
         raise LivecrepreError(f"timescale must be 0.05-20 (2 plays half as fast), not {scale!r}")
     return value
+
+
+def check_bars(bars) -> int | None:
+    """A number of bars to show (None: all that is kept)."""
+    if bars is not None and (not isinstance(bars, int) or bars < 1):
+        raise LivecrepreError(f"--bars takes a whole number of bars, 1 or more, not {bars!r}")
+    return bars

@@ -1,6 +1,8 @@
-"""A voice listening to an input: what the performer plays reaches the voice at once, on the
-input's own thread (never the clock's), so that an answer leaves about a model step after the input
-came in; controls (/impsy/...) are handed on by a thread of the listener's, in order.
+"""Voices listening to inputs: `Listening` keeps which voice listens to which input (the engine's
+%listen, and IMPSY's control messages turned into the engine's own calls); a `Listener` is one
+voice's input. What the performer plays reaches the voice at once, on the input's own thread
+(never the clock's), so that an answer leaves about a model step after the input came in; controls
+(/impsy/...) are handed on by a thread of the listener's, in order.
 
 - What comes in is checked first (the right number of values, notes 0-127); what a voice cannot
   use is one line for the performer the first time, then counted (status shows the counts).
@@ -17,8 +19,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from functools import partial
+from pathlib import Path
 from typing import Callable
 
+from .checks import as_number
 from .clock import now
 from .errors import LivecrepreError
 from .events import Event
@@ -39,10 +44,7 @@ def check_mode(mode) -> str:
 
 
 def check_idle(idle) -> float:
-    try:
-        value = float(idle)
-    except (TypeError, ValueError):
-        value = float("nan")
+    value = as_number(idle)
     if not 0.01 <= value <= 60:
         raise LivecrepreError(f"--idle takes seconds of silence before the model answers "
                               f"(0.01-60, e.g. 0.5), not {idle!r}")
@@ -210,3 +212,106 @@ class Listener:
             self._cond.notify()
         self._thread.join(timeout=2)
         self.log.close()
+
+
+class Listening:
+    """Which voice listens to which input. Inputs are opened and closed on the caller's thread; a
+    change of mode or idle lands on a tick like any control (`submit`); what an input plays goes to
+    `hear(voice name, heard)`; IMPSY's control messages go through the engine's own API (`api`:
+    temp, timescale, listen, reset, pause, set_bpm), so they behave as the magics do."""
+
+    def __init__(self, api, voices: dict, submit, hear, report):
+        self.listeners: dict[str, Listener] = {}  # voice name -> the input it listens to
+        self._api, self._voices, self._submit, self._hear, self._report = api, voices, submit, hear, report
+
+    def listen(self, voice, source: str | None, mode: str | None, idle: float | None, log, cc, *,
+               log_folder: Path, wall_offset: float) -> str:
+        """Engine.listen for a voice that exists (its docstring says what each argument does)."""
+        name = voice.name
+        mode = check_mode(mode) if mode is not None else None
+        idle = check_idle(idle) if idle is not None else None
+        if source is None:
+            if name not in self.listeners:
+                raise LivecrepreError(f"voice {name} is not listening: give a source "
+                                      f"(%listen {name} osc://127.0.0.1:5000/interface)")
+            if mode is None and idle is None:
+                raise LivecrepreError("give --mode or --idle to change, or a source to listen to")
+        elif name in self.listeners and source in (self.listeners[name].spec, self.listeners[name].asked):
+            mode = mode or voice.mode  # the same input again: kept, its mode changed
+            source = None
+        else:
+            mode = mode or "callresponse"
+            if log is None:
+                log = log_folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+            listener = self._open(voice, source, log, cc, wall_offset)
+            old = self.listeners.pop(name, None)
+            self.listeners[name] = listener
+            if old is not None:
+                old.close()
+        said = " ".join(([self.listeners[name].spec] if source is not None else [])
+                        + ([f"mode={mode}"] if mode else []) + ([f"idle={idle:g}"] if idle else []))
+        self._submit("now", partial(self._set, name, mode, idle), f"listen {name}", (f"listen {name} {said}", {}))
+        listener, voice = self.listeners[name], self._voices[name]
+        return (f"voice {name} listens to {listener.spec} ({voice.mode}"
+                + (f", answers after {voice.idle:g} s" if voice.mode == "callresponse" else "")
+                + f"); log: {listener.log.path}")
+
+    def stop(self, name: str) -> str:
+        """The voice stops listening (from the next tick); its input is closed."""
+        listener = self.listeners.pop(name, None)
+        if listener is None:
+            raise LivecrepreError(f"voice {name} is not listening")
+        self._submit("now", partial(self._set, name, None, None), f"listen {name} off",
+                     (f"listen {name} --off", {}))
+        listener.close()
+        return f"voice {name} stopped listening to {listener.spec} (log: {listener.log.path})"
+
+    def _open(self, voice, source: str, log, cc, wall_offset: float) -> Listener:
+        if voice.plays == "text" or voice.family == "abc":
+            raise LivecrepreError(f"voice {voice.name} plays {voice.family}: %listen is for melody and "
+                                  f"gesture voices")
+        name = voice.name
+        return Listener(name, source, plays=voice.plays, dims=voice.model.config.get("dims", 0),
+                        log_path=log, deliver=partial(self._hear, name), control=partial(self._control, name),
+                        report=self._report, wall_offset=wall_offset, cc=cc)
+
+    def _set(self, name: str, mode: str | None, idle: float | None, tick: int) -> None:
+        """A control's apply: mode and idle (those given) from `tick`; with neither, the voice
+        stops listening."""
+        voice = self._voices.get(name)
+        if voice is None:
+            return
+        if mode is None and idle is None:
+            voice.mode = None
+            return
+        voice.mode = mode or voice.mode
+        voice.idle = idle if idle is not None else voice.idle
+
+    def _control(self, name: str, control: Control) -> None:
+        """On the listener's thread: an IMPSY control message, through the same API as a magic."""
+        api, value = self._api, control.value
+        if control.name == "pitemp":
+            api.temp(name, value)
+        elif control.name == "sigmatemp":
+            api.temp(name, sigma=value)
+        elif control.name == "timescale":
+            api.timescale(name, value)
+        elif control.name == "mode":
+            api.listen(name, mode=value)
+        elif control.name == "reset":
+            api.reset(name)
+        elif control.name == "pause":
+            api.pause(name, bool(value))
+        elif control.name == "bpm":
+            api.set_bpm(value)
+
+    def info(self) -> dict:
+        """For status: each listening voice's input, counts, mode, idle and pause."""
+        return {name: {**listener.info(), "mode": self._voices[name].mode, "idle": self._voices[name].idle,
+                       "paused": self._voices[name].paused}
+                for name, listener in list(self.listeners.items()) if name in self._voices}
+
+    def close_all(self) -> None:
+        for listener in self.listeners.values():
+            listener.close()
+        self.listeners.clear()

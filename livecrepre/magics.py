@@ -259,7 +259,7 @@ class CrepreMagics(Magics):
         is_take = args.what is not None and args.what.lower().endswith((".mid", ".midi"))
         fig = self._call(self.engine.pianoroll, None if is_take else args.what, args.bars,
                          take=args.what if is_take else None)
-        in_notebook = type(self.shell).__name__ == "ZMQInteractiveShell"
+        in_notebook = self._in_notebook()
         out = args.out or (None if in_notebook else
                            f"takes/pianoroll-{'take' if is_take else args.what or 'all'}-{time.strftime('%H%M%S')}.png")
         if out:

@@ -115,3 +115,19 @@ def notes_of_voices(voices: dict, ticks_per_beat: int, only: str | None = None) 
         which = f"voice {only} has not" if only is not None else "no voice has"
         raise LivecrepreError(f"{which} played a note yet: nothing to draw")
     return out
+
+
+def of_session(voices: dict, ticks_per_beat: int, beats_per_bar: int, voice: str | None = None,
+               bars: int | None = None, take=None):
+    """Engine.pianoroll: the roll of a recorded `take`, or of what `voice` (or every voice) played,
+    its last `bars` bars (None: all that is kept)."""
+    if take is not None:
+        notes, title = notes_of_take(take), Path(take).name
+    else:
+        notes = notes_of_voices(voices, ticks_per_beat, voice)
+        title = voice or ", ".join(notes)
+    since = None
+    if bars is not None:
+        last = max(n.end for ns in notes.values() for n in ns)
+        since = max(0.0, last - bars * beats_per_bar)
+    return draw(notes, beats_per_bar, title, since)

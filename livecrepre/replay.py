@@ -185,7 +185,7 @@ class _Replay:
         if plain[1:] == ["--off"]:
             engine.sketch(name, off=True)
         elif plain[1:2] == ["skipped"]:
-            engine.replay_skips.add((tick, f"sketch {name} skipped {plain[2]}"))
+            engine.sketchbook.replay_skips.add((tick, f"sketch {name} skipped {plain[2]}"))
         else:
             voice = None if options["voice"] == "*" else options["voice"]
             source = self.sketch_source(options["source"])
@@ -216,13 +216,13 @@ class _Replay:
                 cut = stopped_at if stopped_at is not None else cut
             if cut is None:
                 if self.paced:
-                    sleep_until(engine.tempo.time_of(tick) - engine.lookahead)
+                    sleep_until(engine.clock.time_of(tick) - engine.lookahead)
                 engine.step(tick)
                 tick += 1
         cut = tick if cut is None else cut
-        seconds = engine.tempo.time_of(cut) - engine.tempo.time_of(0)
+        seconds = engine.clock.time_of(cut) - engine.clock.time_of(0)
         if self.paced:  # let the last notes sound before the routes close
-            sleep_until(engine.tempo.time_of(cut))
+            sleep_until(engine.clock.time_of(cut))
         return cut, seconds
 
 

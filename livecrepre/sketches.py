@@ -1,4 +1,6 @@
-"""Sketches: small Python files (or notebook cells) a performer edits live; the engine calls their hooks.
+"""Sketches: small Python files (or notebook cells) a performer edits live; the engine calls their
+hooks. A `Sketch` is one of them and its versions; the `Sketchbook` is a session's sketches, staged
+at bar lines and run against their deadlines on the generator thread.
 
 A sketch defines either or both of:
 
@@ -21,6 +23,7 @@ import threading
 import traceback
 from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from .errors import LivecrepreError
@@ -251,3 +254,124 @@ class SketchWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class Sketchbook:
+    """The sketches attached to a session. Attached and detached on the caller's thread (landing as
+    a control does, through `submit`); on the generator thread, saved versions take over at bar
+    lines and every_bar starts there, and each voice's notes go through the transforms at each
+    tick, against DEADLINE live. Each version is a line in the performance log (`log`) with its
+    source kept beside it (`keep_source`). In a replay (`offline`) there is no deadline and no
+    every_bar (what it changed is in the log), and the transforms the live session skipped are
+    skipped again (`replay_skips`: (tick, log command))."""
+
+    def __init__(self, api, submit, log, keep_source, report, bar_ticks: int):
+        self.sketches: dict[str, Sketch] = {}
+        self.replay_skips: set[tuple[int, str]] = set()
+        self._api, self._submit, self._log, self._keep_source = api, submit, log, keep_source
+        self._report, self._bar_ticks = report, bar_ticks
+        self._watcher = SketchWatcher(report)
+
+    # -- on the caller's thread ---------------------------------------------------------------
+    def attach(self, name: str, voice: str | None, source: str | None) -> str:
+        """Engine.sketch, attaching (its docstring says what each argument does)."""
+        path = None
+        if source is None:
+            path = sketch_path(name)
+            if not path.is_file():
+                raise LivecrepreError(f"no sketch file {path} (write one, or define it in a cell with "
+                                      f"%%sketch {name})")
+            source = path.read_text()
+            name = path.stem
+        voices = {voice} if voice is not None else None
+        existing = self.sketches.get(name)
+        if existing is not None and existing.path == path:
+            existing.stage(source, voices)  # one line if it does not compile
+            return f"sketch {name}: new version from the next bar line"
+        sketch = Sketch(name, source, str(path) if path else f"<cell {name}>", path, voices)
+        self._submit("now", partial(self._attached, sketch), f"sketch {name}")
+        if path is not None:
+            self._watcher.watch(sketch)
+        return f"sketch {name} -> {voice or 'every voice'}" + (f" (watching {path})" if path else "")
+
+    def detach(self, name: str) -> str:
+        sketch = self.sketches.get(name)
+        if sketch is None:
+            raise LivecrepreError(f"no sketch {name!r} attached (sketches: {', '.join(self.sketches) or 'none'})")
+        self._submit("now", lambda tick: self.sketches.pop(name, None), f"sketch {name} off",
+                     (f"sketch {name} --off", {}))
+        self._watcher.forget(sketch)
+        return f"sketch {name}: off"
+
+    def clear(self) -> None:
+        """The clock stopped: every sketch detached, no file watched."""
+        for sketch in self.sketches.values():
+            self._watcher.forget(sketch)
+        self.sketches.clear()
+
+    # -- on the generator thread ------------------------------------------------------------------
+    def _attached(self, sketch: Sketch, tick: int) -> None:
+        self.sketches[sketch.name] = sketch
+        self._log_version(sketch, tick, "")
+
+    def _log_version(self, sketch: Sketch, tick: int, version: str) -> None:
+        """The line a replay reads a sketch version from; its source is kept beside the log."""
+        self._keep_source(sketch.checksum, sketch.source)
+        voices = ",".join(sorted(sketch.voices)) if sketch.voices is not None else "*"
+        self._log(tick, f"sketch {sketch.name} {version}voice={voices} source={sketch.checksum}")
+
+    def at_bar(self, tick: int, offline: bool) -> None:
+        """At a bar line: saved versions take over; every_bar is started (not in a replay)."""
+        for sketch in list(self.sketches.values()):
+            if sketch.take_pending():
+                self._log_version(sketch, tick, f"version={sketch.version} ")
+            if sketch.hook("every_bar") is not None and not offline:
+                bar = tick // self._bar_ticks + 1
+                if not sketch.every_bar(partial(self._every_bar, sketch, bar)) and sketch.bars_skipped == 1:
+                    self._report(f"sketch {sketch.name}: every_bar is still running from an earlier bar; "
+                                 f"skipped at bar {bar} and until it returns")
+
+    def _every_bar(self, sketch: Sketch, bar: int) -> None:
+        """On the sketch's bar thread."""
+        hook = sketch.hook("every_bar")
+        if hook is None or not self._api.running:
+            return
+        try:
+            hook(bar, self._api)
+        except Exception as exc:  # noqa: BLE001 - the performer's code never stops the music
+            self._report(f"sketch {sketch.name}: {one_line(exc, sketch.filename)}; {sketch.revert()}")
+
+    def transform(self, voice, played: list[Played], tick: int, offline: bool) -> list[Played]:
+        """The notes of this tick through each attached sketch's transform."""
+        per_bar = self._bar_ticks
+        for sketch in list(self.sketches.values()):
+            if sketch.hook("transform") is None or not sketch.plays_on(voice.name):
+                continue
+            notes = [SketchNote(voice.name, p.pitch, p.velocity or voice.velocity, p.start, p.end,
+                                int(p.start) // per_bar + 1, int(p.start) % per_bar)
+                     for p in played if p.pitch is not None]
+            if not notes:
+                continue
+            skipped = f"sketch {sketch.name} skipped {voice.name}"  # logged: a replay skips it too
+            if offline and (tick, skipped) in self.replay_skips:
+                continue
+            try:
+                transformed = sketch.transform(notes, tick, None if offline else DEADLINE)
+                if transformed is None:  # a late call is still running: pass unchanged
+                    self._log(tick, skipped)
+                    continue
+                out, dropped = transformed
+                if dropped and not sketch.notes_dropped:
+                    self._report(f"sketch {sketch.name}: transform returned {len(out) + dropped} notes in "
+                                 f"one tick; {MOST_NOTES} play, the rest are dropped (said once)")
+                sketch.notes_dropped += dropped
+                out = [p for p in played if p.pitch is None] + out
+            except TimeoutError as exc:  # the notes of this tick pass as they were
+                self._report(f"sketch {sketch.name}: {exc}")
+                self._log(tick, skipped)
+                continue
+            except Exception as exc:  # noqa: BLE001 - the notes of this tick pass as they were
+                self._report(f"sketch {sketch.name}: {one_line(exc, sketch.filename)}; {sketch.revert()}")
+                continue
+            played = out
+        return played

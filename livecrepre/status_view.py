@@ -1,8 +1,70 @@
-"""`%crepre status` as a picture of the session: an HTML table in a notebook, aligned text in a
-terminal (Engine.status). Built from Engine.status_info, so both say the same thing."""
+"""`%crepre status` as a picture of the session: what it holds as data (`session_info`), as aligned
+text for a terminal (`status_text`, Engine.status) and as an HTML table in a notebook (StatusView),
+all from the one dict, so that they say the same thing."""
 from __future__ import annotations
 
 from html import escape
+
+import numpy as np
+
+
+def session_info(engine) -> dict:
+    """What status shows, as data (the toolbar, the notebook table and tests read it)."""
+    lateness = engine.dispatcher.lateness[-2000:]
+    return {
+        "running": engine.running, "bpm": engine.bpm, "tick": engine.tick, "seed": engine.seed,
+        "position": engine.position(engine.tick), "lookahead": engine.lookahead,
+        "voices": {name: {"model": v.model.name, "family": v.family, "temperature": v.temperature,
+                          "sigma": getattr(v, "sigma", None),
+                          "routes": [r.spec + (" (muted)" if r.muted else "") for r in v.routes],
+                          "muted": v.muted, "notes": v.notes_played}
+                   for name, v in engine.voices.items()},
+        "late_p99_ms": (float(np.percentile(lateness, 99)) * 1000 if lateness else None),
+        "dispatcher": engine.dispatcher.priority,
+        "sketches": {name: {"voices": sorted(sk.voices) if sk.voices is not None else None,
+                            "version": sk.version, "working": sk.namespace is not None,
+                            "file": str(sk.path) if sk.path else None}
+                     for name, sk in engine.sketches.items()},
+        "listening": engine.listening.info(),
+        "log": str(engine.log.path) if engine.log.path else None,
+        "errors": list(engine.errors)[-5:],
+    }
+
+
+def status_text(info: dict) -> str:
+    """Engine.status: aligned text for a terminal."""
+    state = "running" if info["running"] else "stopped"
+    lines = [f"livecrepre {state}: {info['bpm']:g} bpm, bar {info['position']} "
+             f"(tick {info['tick']}), seed {info['seed']}, lookahead {info['lookahead'] * 1000:.0f} ms"
+             + (f", p99 late {info['late_p99_ms']:.2f} ms ({info['dispatcher']} dispatcher)"
+                if info["late_p99_ms"] is not None else "")]
+    if not info["voices"]:
+        lines.append("  no voices (add one: %voice lead melody --to print)")
+    for name, v in info["voices"].items():
+        routes = ", ".join(v["routes"]) or "no routes"
+        temps = f"temp {v['temperature']:<5g}" + (f" sigma {v['sigma']:g}" if v["sigma"] is not None else "")
+        counted = {"gesture": "gestures", "text": "words"}.get(v["family"], "notes")
+        lines.append(f"  {name:<8} {v['model']:<12} {temps} -> {routes}"
+                     + ("  [muted]" if v["muted"] else "") + f"  ({v['notes']} {counted})")
+    for name, sk in info["sketches"].items():
+        lines.append(f"  sketch {name} -> {', '.join(sk['voices']) if sk['voices'] else 'every voice'}"
+                     f" (version {sk['version']}{'' if sk['working'] else ', passing notes unchanged'}"
+                     f"{', ' + sk['file'] if sk['file'] else ''})")
+    for name, heard in info["listening"].items():
+        counts = heard["counts"]
+        said = ", ".join(f"{counts[k]} {k}" for k in ("heard", "fed", "echoes", "dropped", "malformed",
+                                                      "bad", "wrong", "refused", "failed", "ignored",
+                                                      "vanished") if counts.get(k))
+        lines.append(f"  {name} listens to {heard['source']} ({heard['mode']}"
+                     + (f", idle {heard['idle']:g} s" if heard["mode"] == "callresponse" else "")
+                     + (", paused" if heard["paused"] else "") + (", input ended" if heard["ended"] else "")
+                     + f"): {said or 'nothing heard yet'}; log {heard['log']}")
+    if info["log"]:
+        lines.append(f"  performance log: {info['log']}")
+    if info["errors"]:
+        lines.append("recent errors:")
+        lines += [f"  {when} {message}" for when, message in info["errors"]]
+    return "\n".join(lines)
 
 
 class StatusView:
