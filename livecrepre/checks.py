@@ -100,3 +100,14 @@ def check_bars(bars) -> int | None:
     if bars is not None and (not isinstance(bars, int) or bars < 1):
         raise LivecrepreError(f"--bars takes a whole number of bars, 1 or more, not {bars!r}")
     return bars
+
+
+def check_quantum(quantum) -> float | None:
+    """Link's quantum: the beats between the bar lines peers agree on (None: the beats per bar)."""
+    if quantum is None:
+        return None
+    value = as_number(quantum)
+    if not (math.isfinite(value) and 1 <= value <= 64 and value == int(value)):
+        raise LivecrepreError(f"--quantum takes a whole number of beats, 1-64 (4: bar lines every 4 beats), "
+                              f"not {quantum!r}")
+    return value

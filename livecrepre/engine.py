@@ -33,10 +33,11 @@ import jax
 import numpy as np
 
 from . import model_cache
-from .checks import (check_at, check_bars, check_bpm, check_fade, check_sigma, check_temperature, check_timescale,
-                     check_velocity, check_voice_name)
+from .checks import (check_at, check_bars, check_bpm, check_fade, check_quantum, check_sigma, check_temperature,
+                     check_timescale, check_velocity, check_voice_name)
 from .chores import Chores
-from .clock import ClockSource, InternalClock, now
+from .clock import ClockSource, now
+from .clock.sources import clock_maker
 from .errors import LivecrepreError
 from .events import Event, Played, whole_ticks
 from .io.inputs import Heard
@@ -67,7 +68,8 @@ class Engine:
 
     def __init__(self, bpm: float = 120, seed: int | None = None, ticks_per_beat: int = 4,
                  beats_per_bar: int = 4, lookahead: float = 0.1, echo_errors: bool = True,
-                 realtime: bool = True, log=None, batch_voices: bool = True):
+                 realtime: bool = True, log=None, batch_voices: bool = True, clock: str = "internal",
+                 quantum=None):
         self._bpm = check_bpm(bpm)
         self.batch_voices = batch_voices  # voices of one model step in one call (False: one by one)
         self.batched_calls = 0  # blocks generated for several voices at once, for status and tests
@@ -79,7 +81,9 @@ class Engine:
         self.voices: dict[str, Voice] = {}
         self.errors: deque[tuple[str, str]] = deque(maxlen=20)
         self.clock: ClockSource | None = None  # where ticks fall in time, while running
-        self.make_clock: Callable[..., ClockSource] = InternalClock  # (bpm, ticks_per_beat, origin)
+        # (bpm, ticks_per_beat, origin) -> the source the clock starts on, and how the log names it
+        self.make_clock, self._clock_spec = clock_maker(clock, beats_per_bar=int(beats_per_bar),
+                                                        quantum=check_quantum(quantum))
         self.model_cache = ModelCache()
         self._closer = Chores(on_error=lambda message: self.report(message))
         self.routing = Routing(self._closer, self.report, realtime=realtime)
@@ -118,6 +122,11 @@ class Engine:
     def tempo(self) -> ClockSource | None:
         """The clock source (the name from when it could only be a tempo map)."""
         return self.clock
+
+    @property
+    def clock_spec(self) -> str:
+        """The clock source as the log names it: `internal`, `link quantum=4`."""
+        return self._clock_spec
 
     @property
     def tick(self) -> int:
@@ -196,6 +205,29 @@ class Engine:
                                             daemon=True)
             self._thread.start()
         return f"started at {self._bpm:g} bpm, seed {self.seed}"
+
+    def use_clock(self, source: str = "internal", quantum=None) -> str:
+        """Where ticks fall in time: `internal` (its own clock) or `link` (join the Ableton Link
+        session on this machine's network: tempo shared with every peer, bar lines where the
+        session's phase for `quantum` beats, the beats per bar by default, is 0). Running, the
+        change lands at the next tick without a jump (Link moves the grid to the session's phase
+        at the next bar line); stopped, the clock starts on it."""
+        make, spec = clock_maker(source, beats_per_bar=self.beats_per_bar, quantum=check_quantum(quantum))
+        if not self._running:
+            self.make_clock, self._clock_spec = make, spec
+            return f"clock: {spec} (from %crepre start)"
+        new = make(self.bpm, self.ticks_per_beat, now())  # joins Link here, on the caller's thread
+
+        def apply(tick: int) -> None:
+            old, self.clock = self.clock, new
+            new.take_over(old, tick)
+            self.make_clock, self._clock_spec = make, spec
+            old.close()
+
+        self._submit("now", apply, f"clock {spec}", (f"clock {spec}", {}))
+        if self.clock is not new:  # stopped meanwhile
+            new.close()
+        return f"clock: {spec}"
 
     def _start_clock(self, origin: float) -> None:
         """Tick 0 at `origin` (at the tempo set so far): the clock the generator will ask."""
@@ -548,6 +580,8 @@ class Engine:
                 with self._lock:  # due at the next tick: applied now, so a tempo change made
                     self.timeline.resolve(self._next_tick)  # during a long tick lands at once
                     self._apply_due(self._next_tick)  # (and the caller waits for no tick)
+            self.clock.follow(self._next_tick)
+            self._heed_outside_tempo()
             wait = self.clock.time_of(self._next_tick) - self.lookahead - now()
             if wait > 0:
                 self._wake.wait(min(wait, 0.05))
@@ -559,6 +593,20 @@ class Engine:
                 self.timeline.resolve(self._next_tick)
                 self._tick(self._next_tick)
                 self._next_tick += 1
+
+    def _heed_outside_tempo(self) -> None:
+        """A tempo the clock source brought (a Link peer's): a line in the performance log at the
+        tick it lands on, and a tempo change in the takes, so that a replay plays it too."""
+        bpm = self.clock.bpm_at(self._next_tick)
+        if abs(bpm - self._bpm) > 0.005:
+            with self._lock:
+                self._bpm = bpm
+                self._log(self._next_tick, f"bpm {bpm:g} from={self.clock.name}")
+                self.routing.tempo(routes_of(self.voices.values()), self._next_tick, bpm)
+        clamped = getattr(self.clock, "clamped", None)
+        if clamped is not None:
+            self.clock.clamped = None
+            self.report(f"clock {self.clock.name}: tempo {clamped:g} bpm is outside 20-999; playing at {bpm:g}")
 
     def _tick(self, tick: int) -> None:
         self._apply_due(tick)

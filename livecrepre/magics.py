@@ -15,6 +15,7 @@ from .engine import Engine
 from .errors import LivecrepreError
 from .magic_lines import UsageErrorParser, at_argument, is_route_word, parse_line, split_line
 from .models import Model
+from .status_view import StatusView, clock_text
 
 @magics_class
 class CrepreMagics(Magics):
@@ -91,8 +92,6 @@ class CrepreMagics(Magics):
             if self._in_notebook():  # a table
                 from IPython.display import display
 
-                from .status_view import StatusView
-
                 display(StatusView(engine.status_info(), engine.status()))
             else:
                 print(engine.status())
@@ -109,6 +108,24 @@ class CrepreMagics(Magics):
         args = parse_line(self.bpm, line)
         tick = self._call(self.engine.set_bpm, args.bpm, at=args.at)
         print(f"{float(args.bpm):g} bpm{self._lands(tick)}")  # (checked by set_bpm: a number, 20-999)
+
+    @magic_arguments()
+    @argument("source", nargs="?", default=None, help="internal or link (none: show the clock)")
+    @argument("--quantum", default=None, metavar="BEATS",
+              help="link: beats between shared bar lines (default: the beats per bar)")
+    @line_magic
+    def clock(self, line):
+        """Where ticks fall in time: %clock (show it), %clock link [--quantum 4], %clock internal.
+
+        link joins the Ableton Link session on this machine's network: the tempo is the session's
+        (%bpm changes it for every peer), and bar lines fall where the session's phase is 0; the
+        grid moves to the session's at the next bar line, never mid-bar."""
+        args = parse_line(self.clock, line)
+        if args.source is None:
+            info = self.engine.status_info()
+            print(f"clock {clock_text(info['clock'])}: {info['bpm']:g} bpm, bar {info['position']}")
+            return
+        print(self._call(self.engine.use_clock, args.source, quantum=args.quantum))
 
     @magic_arguments()
     @argument("name", help="voice name, e.g. lead")

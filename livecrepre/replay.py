@@ -156,8 +156,10 @@ class _Replay:
                         sigma=float(options["sigma"]) if "sigma" in options else None)
         elif verb == "route":
             engine.route(plain[0], self.routes(plain[1]))
-        elif verb == "bpm":
+        elif verb == "bpm":  # the performer's, or one a clock source brought (from=link)
             engine.set_bpm(float(plain[0]))
+        elif verb == "clock":  # replayed on the internal clock: the tempi it brought are bpm lines
+            pass
         elif verb == "sketch":
             self.sketch(plain, options, control.tick)
         elif verb == "listen":  # live input is not replayed: the voice plays its own line

@@ -13,7 +13,8 @@ def toolbar_text(engine, width: int, jobs=()) -> str:
     """One line, at most `width` characters: shortened from the right, never wrapped."""
     if engine.running:
         bar, beat = engine.position(engine.tick).split(".")[:2]
-        head = f" bar {bar:>3} beat {beat}  {engine.bpm:g} bpm"
+        clock = engine.clock.label() if engine.clock is not None else "internal"
+        head = f" bar {bar:>3} beat {beat}  {engine.bpm:g} bpm" + (f" ({clock})" if clock != "internal" else "")
     else:
         head = " stopped (%crepre start)"
     voices = "  ".join(f"{name}: {v.model.name} {v.temperature:g}" + (" (muted)" if v.muted else "")

@@ -14,6 +14,8 @@ def session_info(engine) -> dict:
     return {
         "running": engine.running, "bpm": engine.bpm, "tick": engine.tick, "seed": engine.seed,
         "position": engine.position(engine.tick), "lookahead": engine.lookahead,
+        "clock": {"source": engine.clock.label() if engine.clock else engine.clock_spec,
+                  **(engine.clock.info() if engine.clock else {})},
         "voices": {name: {"model": v.model.name, "family": v.family, "temperature": v.temperature,
                           "sigma": getattr(v, "sigma", None),
                           "routes": [r.spec + (" (muted)" if r.muted else "") for r in v.routes],
@@ -31,11 +33,18 @@ def session_info(engine) -> dict:
     }
 
 
+def clock_text(clock: dict) -> str:
+    """The clock source, and how well it is followed: `link 2 peers (phase error 0.01 ms)`."""
+    said = [f"phase error {abs(clock['phase_error_ms']):.2f} ms"] if clock.get("locked") else []
+    return clock["source"] + (f" ({', '.join(said)})" if said else "")
+
+
 def status_text(info: dict) -> str:
     """Engine.status: aligned text for a terminal."""
     state = "running" if info["running"] else "stopped"
     lines = [f"livecrepre {state}: {info['bpm']:g} bpm, bar {info['position']} "
-             f"(tick {info['tick']}), seed {info['seed']}, lookahead {info['lookahead'] * 1000:.0f} ms"
+             f"(tick {info['tick']}), seed {info['seed']}, clock {clock_text(info['clock'])}, "
+             f"lookahead {info['lookahead'] * 1000:.0f} ms"
              + (f", p99 late {info['late_p99_ms']:.2f} ms ({info['dispatcher']} dispatcher)"
                 if info["late_p99_ms"] is not None else "")]
     if not info["voices"]:

@@ -37,5 +37,20 @@ class ClockSource(ABC):
         live change landing at the next tick: a faster tempo may bring that tick forward, not
         before `earliest`."""
 
+    def follow(self, next_tick: int) -> None:
+        """Before the generator waits for `next_tick`, and again while it waits: a source following
+        other gear moves the ticks from `next_tick` on to where the gear says they fall."""
+
+    def take_over(self, previous: "ClockSource", at_tick: int) -> None:
+        """This source replaces `previous` from `at_tick` (the ticks before stay where they were)."""
+
+    def label(self) -> str:
+        """The source at a glance, for the toolbar: `internal`, `link 3 peers`."""
+        return self.name
+
+    def info(self) -> dict:
+        """What status says about the source (peers, phase error, pulses ...)."""
+        return {}
+
     def close(self) -> None:
-        """The clock stopped: let go of what the source holds (a session, a port)."""
+        """The clock stopped, or another source took over: let go of what it holds (a session, a port)."""

@@ -57,3 +57,26 @@ class TempoMap:
         self.segments = [s for s in self.segments if s.tick < at_tick]
         self.segments.append(Segment(at_tick, start, bpm, 60.0 / bpm / self.ticks_per_beat))
         del self.segments[:-64]  # old history is never looked up again
+
+    def move(self, at_tick: int, start: float, bpm: float) -> bool:
+        """A following clock's correction: ticks from `at_tick` on (none of them produced yet) start
+        at `start` and go at `bpm`; the ticks before stay where they were. A tick is never moved
+        to less than a quarter of a tick after the one before it (never reordered). Returns
+        whether anything moved (a prediction that still holds adds no segment)."""
+        seconds_per_tick = 60.0 / bpm / self.ticks_per_beat
+        if at_tick > 0:
+            start = max(start, self.time_of(at_tick - 1) + seconds_per_tick / 4)
+        if abs(self.time_of(at_tick) - start) < 1e-6 and abs(self.bpm_at(at_tick) - bpm) < 1e-6:
+            return False
+        self.segments = [s for s in self.segments if s.tick < at_tick]
+        self.segments.append(Segment(at_tick, start, bpm, seconds_per_tick))
+        del self.segments[:-64]
+        return True
+
+    def continue_from(self, other: "TempoMap", at_tick: int) -> None:
+        """Take over another map's past: ticks before `at_tick` where it put them, and from there
+        its tempo (so that a change of clock source never jumps)."""
+        self.segments = [s for s in other.segments if s.tick < at_tick]
+        self.segments.append(Segment(at_tick, other.time_of(at_tick), other.bpm_at(at_tick),
+                                     other._segment_for_tick(at_tick).seconds_per_tick))
+        self.origin = other.origin
