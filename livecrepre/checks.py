@@ -111,3 +111,11 @@ def check_quantum(quantum) -> float | None:
         raise LivecrepreError(f"--quantum takes a whole number of beats, 1-64 (4: bar lines every 4 beats), "
                               f"not {quantum!r}")
     return value
+
+
+def check_nudge(ms) -> float:
+    """Milliseconds every route plays later than the clock (negative: earlier)."""
+    value = as_number(ms)
+    if not (math.isfinite(value) and -500 <= value <= 500):
+        raise LivecrepreError(f"--nudge takes milliseconds from -500 to 500 (-25 plays 25 ms earlier), not {ms!r}")
+    return value

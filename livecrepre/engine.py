@@ -33,11 +33,12 @@ import jax
 import numpy as np
 
 from . import model_cache
-from .checks import (check_at, check_bars, check_bpm, check_fade, check_quantum, check_sigma, check_temperature,
+from .checks import (check_at, check_bars, check_bpm, check_fade, check_nudge, check_quantum, check_sigma, check_temperature,
                      check_timescale, check_velocity, check_voice_name)
 from .chores import Chores
 from .clock import ClockSource, now
 from .clock.sources import clock_maker
+from .clock_out import ClockOut, MidiClockOut, clock_out
 from .errors import LivecrepreError
 from .events import Event, Played, whole_ticks
 from .io.inputs import Heard
@@ -101,6 +102,7 @@ class Engine:
         self.listening = Listening(self, self.voices, self._submit, self._heard, self.report)
         self.sketchbook = Sketchbook(self, self._submit, self._log, partial(self._closer.submit, self.log.keep_sketch),
                                      self.report, self._bar_ticks)
+        self.clock_outs: dict[str, ClockOut] = {}  # route spec -> the clock sent there
         self.print_stream = None  # where print routes and error lines go (None: stdout, stderr)
         self.offline = False  # a replay (replay.py) steps the engine off the clock
         _engines.add(self)
@@ -195,7 +197,8 @@ class Engine:
             # A 1 ms switch interval keeps the dispatcher punctual beside busy Python threads.
             sys.setswitchinterval(0.001)
             model_cache.freeze_what_lives()
-            self._start_clock(origin=now() + self.lookahead + 0.05)
+            lead = self.routing.lead(routes_of(self.voices.values()))  # routes nudged earlier
+            self._start_clock(origin=now() + self.lookahead + lead + 0.05)
             self._next_tick = 0
             self._running = True
             self._closer.submit(self.log.append_to_file, self.log.start(
@@ -229,6 +232,53 @@ class Engine:
             new.close()
         return f"clock: {spec}"
 
+    def send_clock(self, route: str, off: bool = False) -> str:
+        """Send a clock to other gear: `midi:PORT` gets MIDI clock (24 pulses a quarter note, from
+        the tick grid: it follows tempo changes and Link; started at the next bar line, stopped at
+        stop), `osc://HOST:PORT/ADDRESS` a bundle a beat timetagged with the beat's time
+        (i:bar i:beat f:bpm). Several at once; `off` stops one."""
+        if off:
+            if route not in self.clock_outs:
+                raise LivecrepreError(f"no clock is sent to {route} (sent to: {', '.join(self.clock_outs) or 'none'})")
+            self._submit("now", partial(self._stop_clock_out, route), f"clock send {route} off",
+                         (f"clock send {route} --off", {}))
+            return f"clock to {route}: off"
+        if route in self.clock_outs:
+            return f"clock already sent to {route}"
+        if not (isinstance(route, str) and route.startswith(("midi:", "osc://"))):
+            raise LivecrepreError(f"a clock goes to midi:PORT or osc://HOST:PORT/ADDRESS, not {route}")
+        out = clock_out(self.routing.open(route, "clock", ticks_per_beat=self.ticks_per_beat,
+                                          start_tick=self._next_tick, bpm=self.bpm))
+        self._submit("now", lambda tick: self.clock_outs.setdefault(route, out), f"clock send {route}",
+                     (f"clock send {route}", {}))
+        return f"clock to {route}" + (" from the next bar line" if isinstance(out, MidiClockOut) else "")
+
+    def nudge(self, ms) -> str:
+        """Every route plays `ms` milliseconds later than the clock (earlier when negative, -500 to
+        500): the whole rig's audio latency against the other players. A route's own ?nudge=MS
+        adds to it."""
+        value = check_nudge(ms)
+
+        def apply(tick: int) -> None:
+            self.routing.nudge = value / 1000
+
+        self._submit("now", apply, "nudge", (f"nudge {value:g}", {}))
+        return f"every route nudged {value:g} ms"
+
+    def _stop_clock_out(self, route: str, tick: int) -> None:
+        """A control's apply: the clock to `route` stops at `tick` (its pulses up to there still play)."""
+        out = self.clock_outs.pop(route, None)
+        if out is None:
+            return
+
+        def stop() -> None:
+            out.stop(self.dispatcher)
+            self._closer.submit(self.routing.close, out.route)
+        if self.clock is not None and self._running:
+            self.dispatcher.at(self.clock.time_of(tick), stop, owner=self)
+        else:
+            stop()
+
     def _start_clock(self, origin: float) -> None:
         """Tick 0 at `origin` (at the tempo set so far): the clock the generator will ask."""
         self.clock = self.make_clock(self._bpm, self.ticks_per_beat, origin)
@@ -245,13 +295,16 @@ class Engine:
             self._thread.join(timeout=5)
             self._thread = None
         released = self.dispatcher.flush()
+        for out in self.clock_outs.values():
+            out.stop(self.dispatcher)
         cut_tick = self._now_tick_ceil() if cut_tick is None else cut_tick
         if was_running:
             self._log(self._next_tick, f"stop cut={cut_tick}")
         self.log.end()
         routes = routes_of(self.voices.values())
         self.routing.cut_all(routes, cut_tick)
-        written, unwritten = self.routing.close_all(routes)
+        written, unwritten = self.routing.close_all(routes + [out.route for out in self.clock_outs.values()])
+        self.clock_outs.clear()
         self.listening.close_all()
         self.voices.clear()
         self.sketchbook.clear()
@@ -582,7 +635,8 @@ class Engine:
                     self._apply_due(self._next_tick)  # (and the caller waits for no tick)
             self.clock.follow(self._next_tick)
             self._heed_outside_tempo()
-            wait = self.clock.time_of(self._next_tick) - self.lookahead - now()
+            ahead = self.lookahead + self.routing.lead(routes_of(self.voices.values()))  # nudged earlier
+            wait = self.clock.time_of(self._next_tick) - ahead - now()
             if wait > 0:
                 self._wake.wait(min(wait, 0.05))
                 self._wake.clear()
@@ -615,6 +669,13 @@ class Engine:
         start = self.clock.time_of(tick)
         if self._running and now() > start:
             self.late_ticks += 1
+        for route, out in list(self.clock_outs.items()):
+            try:
+                out.tick(tick, self.clock, self.dispatcher, ticks_per_beat=self.ticks_per_beat,
+                         bar_ticks=self._bar_ticks, wall_offset=self._wall_offset)
+            except Exception as exc:  # noqa: BLE001 - one bad clock output, the music goes on
+                self.clock_outs.pop(route, None)
+                self.report(f"clock to {route} failed ({type(exc).__name__}: {exc}); no longer sent")
         if self.batch_voices and len(self.voices) > 1:
             self.batched_calls += generate_in_batches(self.voices.values(), tick)
         for voice in list(self.voices.values()):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .encodings import pitch_name
 
@@ -49,6 +49,11 @@ class Event:
     def kind(self) -> str:
         """note, text or gesture."""
         return "note" if self.pitch is not None else ("text" if self.text is not None else "gesture")
+
+    def shifted(self, seconds: float) -> "Event":
+        """The same event played `seconds` later (earlier when negative): a route's nudge."""
+        return replace(self, time=self.time + seconds, end_time=self.end_time + seconds,
+                       timetag=self.timetag + seconds)
 
     @property
     def duration(self) -> float:

@@ -110,20 +110,40 @@ class CrepreMagics(Magics):
         print(f"{float(args.bpm):g} bpm{self._lands(tick)}")  # (checked by set_bpm: a number, 20-999)
 
     @magic_arguments()
-    @argument("source", nargs="?", default=None, help="internal or link (none: show the clock)")
+    @argument("source", nargs="?", default=None,
+              help="internal, link, or send (none: show the clock)")
+    @argument("route", nargs="?", default=None, help="send: midi:PORT or osc://HOST:PORT/ADDRESS")
     @argument("--quantum", default=None, metavar="BEATS",
               help="link: beats between shared bar lines (default: the beats per bar)")
+    @argument("--off", action="store_true", help="send: stop sending the clock there")
+    @argument("--nudge", default=None, metavar="MS",
+              help="every route plays MS ms later (negative: earlier), -500 to 500: the rig's latency")
     @line_magic
     def clock(self, line):
-        """Where ticks fall in time: %clock (show it), %clock link [--quantum 4], %clock internal.
+        """Where ticks fall in time, and where a clock is sent:
 
-        link joins the Ableton Link session on this machine's network: the tempo is the session's
-        (%bpm changes it for every peer), and bar lines fall where the session's phase is 0; the
-        grid moves to the session's at the next bar line, never mid-bar."""
+            %clock                          the source, tempo, position, where a clock goes
+            %clock link [--quantum 4]       join the Ableton Link session on this machine's network
+            %clock internal                 back to its own clock, at the same tempo and phase
+            %clock send midi:Drums          MIDI clock out, from the next bar line (--off stops it)
+            %clock send osc://127.0.0.1:9000/clock    a bundle a beat: i:bar i:beat f:bpm
+            %clock --nudge -30              every route 30 ms earlier (a route's own: ?nudge=MS)
+
+        With link the tempo is the session's (%bpm changes it for every peer), and bar lines fall
+        where the session's phase is 0: the grid moves to the session's at the next bar line."""
         args = parse_line(self.clock, line)
+        if args.nudge is not None:
+            print(self._call(self.engine.nudge, args.nudge))
+            if args.source is None:
+                return
         if args.source is None:
             info = self.engine.status_info()
             print(f"clock {clock_text(info['clock'])}: {info['bpm']:g} bpm, bar {info['position']}")
+            return
+        if args.source == "send":
+            if args.route is None:
+                raise UsageError("%clock send takes a route: midi:PORT or osc://HOST:PORT/ADDRESS")
+            print(self._call(self.engine.send_clock, args.route, off=args.off))
             return
         print(self._call(self.engine.use_clock, args.source, quantum=args.quantum))
 

@@ -158,8 +158,8 @@ class _Replay:
             engine.route(plain[0], self.routes(plain[1]))
         elif verb == "bpm":  # the performer's, or one a clock source brought (from=link)
             engine.set_bpm(float(plain[0]))
-        elif verb == "clock":  # replayed on the internal clock: the tempi it brought are bpm lines
-            pass
+        elif verb in ("clock", "nudge"):  # replayed on the internal clock (the tempi it brought are
+            pass  # bpm lines); clocks sent and nudges are live timing, not what was played
         elif verb == "sketch":
             self.sketch(plain, options, control.tick)
         elif verb == "listen":  # live input is not replayed: the voice plays its own line

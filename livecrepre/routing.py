@@ -29,6 +29,7 @@ class Routing:
         self.dispatcher = Dispatcher(on_error=self.failed, realtime=realtime)
         self.midi_ports = MidiPorts()
         self.files: dict = {}  # file routes by resolved path, shared by the voices recording there
+        self.nudge = 0.0  # seconds every route plays later than the clock (the rig's latency)
 
     # -- on the caller's thread ---------------------------------------------------------------
     def make(self, voice: str, specs, current: list[Route], plays: str, *, ticks_per_beat: int,
@@ -46,9 +47,8 @@ class Routing:
             route = same[0] if same else None
             if route is None:
                 try:
-                    route = parse_route(spec, voice=voice, midi_ports=self.midi_ports,
-                                        ticks_per_beat=ticks_per_beat, start_tick=start_tick, bpm=bpm,
-                                        print_stream=print_stream, on_error=self.failed, report=self.report)
+                    route = self.open(spec, voice, ticks_per_beat=ticks_per_beat, start_tick=start_tick,
+                                      bpm=bpm, print_stream=print_stream)
                 except LivecrepreError as exc:
                     failures.append(str(exc))
                     continue
@@ -71,15 +71,28 @@ class Routing:
             self.report(f"{failure} (voice {voice} keeps {', '.join(map(repr, routes))})")
         return routes
 
+    def open(self, spec, voice: str, *, ticks_per_beat: int, start_tick: int, bpm: float,
+             print_stream=None) -> Route:
+        """One route, opened here (its port shared with the other routes naming it); a spec that
+        cannot be opened is one LivecrepreError line."""
+        return parse_route(spec, voice=voice, midi_ports=self.midi_ports, ticks_per_beat=ticks_per_beat,
+                           start_tick=start_tick, bpm=bpm, print_stream=print_stream, on_error=self.failed,
+                           report=self.report)
+
     # -- on the generator thread, at a tick ------------------------------------------------------
     def send(self, routes: list[Route], event: Event) -> None:
         for route in routes:
             if route.muted:
                 continue
+            shift = route.nudge + self.nudge
             try:
-                route.send(event, self.dispatcher)
+                route.send(event.shifted(shift) if shift else event, self.dispatcher)
             except Exception as exc:  # noqa: BLE001 - one bad route, the others go on
                 self.failed(route, exc)
+
+    def lead(self, routes: list[Route]) -> float:
+        """How much earlier than the lookahead ticks must be produced for the earliest route."""
+        return max(0.0, max((-(r.nudge + self.nudge) for r in routes), default=0.0))
 
     def begin_takes(self, routes: list[Route], tick: int, bpm: float) -> None:
         """A file route's take starts where a voice first sends to it (not when it was parsed)."""

@@ -15,7 +15,7 @@ def session_info(engine) -> dict:
         "running": engine.running, "bpm": engine.bpm, "tick": engine.tick, "seed": engine.seed,
         "position": engine.position(engine.tick), "lookahead": engine.lookahead,
         "clock": {"source": engine.clock.label() if engine.clock else engine.clock_spec,
-                  **(engine.clock.info() if engine.clock else {})},
+                  **(engine.clock.info() if engine.clock else {}), "sent to": list(engine.clock_outs)},
         "voices": {name: {"model": v.model.name, "family": v.family, "temperature": v.temperature,
                           "sigma": getattr(v, "sigma", None),
                           "routes": [r.spec + (" (muted)" if r.muted else "") for r in v.routes],
@@ -36,6 +36,7 @@ def session_info(engine) -> dict:
 def clock_text(clock: dict) -> str:
     """The clock source, and how well it is followed: `link 2 peers (phase error 0.01 ms)`."""
     said = [f"phase error {abs(clock['phase_error_ms']):.2f} ms"] if clock.get("locked") else []
+    said += [f"sent to {', '.join(clock['sent to'])}"] if clock.get("sent to") else []
     return clock["source"] + (f" ({', '.join(said)})" if said else "")
 
 

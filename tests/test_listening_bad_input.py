@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -21,6 +22,19 @@ from .conftest import Collector
 from .helpers import constant_model
 from .test_listening import listening_port, log_rows, osc, osc_message, wait_for_error
 from .test_midi import MidiReceiver, assert_every_note_on_is_released, connect_livecrepre_to, read_notes
+
+
+def wait_until_connected(port: str, timeout: float = 3.0) -> None:
+    """Until JACK lists a connection of the port named `port` (jack_lsp -c indents them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True).stdout.splitlines()
+        for i, line in enumerate(lines):
+            if line.endswith(f":{port}") and i + 1 < len(lines) and lines[i + 1].startswith(" "):
+                time.sleep(0.1)  # listed at once; MIDI flows from a later JACK cycle
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"JACK never connected {port}")
 
 
 def assert_kept_every_tick(grid: Collector, engine) -> None:
@@ -203,6 +217,7 @@ def test_a_midi_keyboard_that_vanishes_and_comes_back(jack, engine, tmp_path):
     engine.start()
     said = engine.listen("lead", "midi:crepre-keys", mode="polyphony", log=tmp_path / "lead.csv")
     assert "crepre-keys" in said
+    wait_until_connected("crepre-keys")  # JACK connects the input on its next cycle, maybe later
     for pitch in (60, 62, 64):
         keyboard.send(mido.Message("note_on", note=pitch, velocity=80))
         time.sleep(0.05)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -49,10 +51,34 @@ def split_midi_spec(spec: str) -> tuple[str, int]:
     return rest, 1
 
 
+LIST_PORTS = """
+import sys, rtmidi
+kind, api = sys.argv[1], sys.argv[2]
+client = (rtmidi.MidiOut if kind == "output" else rtmidi.MidiIn)(
+    rtapi=getattr(rtmidi, "API_" + api, rtmidi.API_UNSPECIFIED) if api else rtmidi.API_UNSPECIFIED)
+print("\\n".join(client.get_ports()))
+"""
+
+
+def port_names(kind: str) -> list[str]:
+    """The MIDI ports of `kind` ("output" or "input"). Through rtmidi they are listed by a child
+    process: listing makes a MIDI client, and making a JACK client holds the interpreter's lock for
+    40 ms and more (measured), which made the music late while a route was parsed. (A client kept
+    for listing instead lost messages on the ports opened after it.)"""
+    backend = mido.backend
+    if backend.name != "mido.backends.rtmidi":
+        return list(mido.get_output_names() if kind == "output" else mido.get_input_names())
+    listed = subprocess.run([sys.executable, "-c", LIST_PORTS, kind, backend.api or ""],
+                            capture_output=True, text=True, timeout=10)
+    if listed.returncode != 0:
+        raise RuntimeError((listed.stderr.strip().splitlines() or ["cannot list MIDI ports"])[-1])
+    return [name for name in listed.stdout.split("\n") if name]
+
+
 def output_names(spec: str = "") -> list[str]:
     try:
         with quiet_c_stderr():
-            return list(mido.get_output_names())
+            return port_names("output")
     except Exception as exc:  # noqa: BLE001 - rtmidi raises its own error types
         raise LivecrepreError(
             f"midi:{spec}: no MIDI backend on this machine ({backend_label()}: "

@@ -9,12 +9,16 @@
     print                     a readable line per note, at the note's wall time
     a Python callable         called with the Event at the note's wall time, on its own thread
 
+Any of them but a file takes ?nudge=MS (-500 to 500): it plays that much later, or earlier when
+negative (a synth 25 ms slow: midi:Synth:1?nudge=-25), beside another option with & (?cc=1&nudge=-10).
+
 Dispatcher routes (midi, print) queue their actions in the engine's dispatcher, which keeps the note
 ledger; OSC and file routes are handled when the note is generated, ahead of time; a callable route
 queues its events on its own thread, which calls the function at their wall times.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from functools import partial
@@ -32,10 +36,12 @@ from .osc import OscSender, event_bundle
 from .recording import MidiFileRecorder
 
 ROUTE_HELP = "osc://HOST:PORT/ADDRESS, midi:PORT[:CHANNEL], file:PATH.mid, print, or a callable"
+MOST_NUDGE_MS = 500
 
 
 class Route:
     spec: str = ""
+    nudge = 0.0  # seconds this route plays later than the clock (earlier when negative): ?nudge=MS
     uses_dispatcher = False
     accepts: tuple[str, ...] = ("notes", "text", "gestures")  # what voices it can carry
     muted = False  # set by the engine after the route failed once
@@ -98,7 +104,7 @@ class MidiRoute(Route):
         if self.cc:
             messages = [mido.Message("control_change", control=number, value=_unit_to_midi(value), channel=ch)
                         for number, value in zip(self.cc, event.values)]
-            dispatcher.at(event.time, partial(_send_all, self.port, messages), owner=self)
+            dispatcher.at(event.time, partial(send_all, self.port, messages), owner=self)
             return
         pitch = _unit_to_midi(event.values[0], GESTURE_NOTE_LOW, GESTURE_NOTE_HIGH)
         velocity = max(1, _unit_to_midi(event.values[1])) if len(event.values) > 1 else event.velocity
@@ -183,6 +189,36 @@ def parse_route(spec, *, voice: str, midi_ports: MidiPorts, ticks_per_beat: int,
     if not isinstance(spec, str) or not spec.strip():
         raise LivecrepreError(f"bad route {spec!r}: expected {ROUTE_HELP}")
     spec = spec.strip()
+    inner, nudge = split_nudge(spec)
+    route = _route_of(inner, voice=voice, midi_ports=midi_ports, ticks_per_beat=ticks_per_beat,
+                      start_tick=start_tick, bpm=bpm, print_stream=print_stream)
+    if nudge and isinstance(route, FileRoute):
+        raise LivecrepreError(f"bad route {spec!r}: a take records ticks; ?nudge= is for routes that play live")
+    route.spec, route.nudge = spec, nudge
+    return route
+
+
+def split_nudge(spec: str) -> tuple[str, float]:
+    """`ROUTE?nudge=MS` (alone or beside another option: `?cc=1,74&nudge=-10`) -> the route without
+    it, and the nudge in seconds, -0.5 to 0.5 (one line outside)."""
+    where, mark, query = spec.partition("?")
+    options = query.split("&") if mark else []
+    nudges = [o for o in options if o.startswith("nudge=")]
+    if not nudges:
+        return spec, 0.0
+    rest = [o for o in options if not o.startswith("nudge=")]
+    given = nudges[-1][len("nudge="):]
+    try:
+        ms = float(given)
+    except ValueError:
+        ms = math.nan
+    if not (math.isfinite(ms) and -MOST_NUDGE_MS <= ms <= MOST_NUDGE_MS):
+        raise LivecrepreError(f"bad route {spec!r}: ?nudge= takes milliseconds from -{MOST_NUDGE_MS} to "
+                              f"{MOST_NUDGE_MS} (-25 plays 25 ms earlier), not {given!r}")
+    return where + ("?" + "&".join(rest) if rest else ""), ms / 1000
+
+
+def _route_of(spec: str, *, voice, midi_ports, ticks_per_beat, start_tick, bpm, print_stream) -> Route:
     if spec == "print":
         return PrintRoute(print_stream)
     if spec.startswith("osc://"):
@@ -227,7 +263,7 @@ def _osc_route(spec: str, voice: str) -> OscRoute:
         raise LivecrepreError(f"bad route {spec!r}: {exc.strerror or exc}")
 
 
-def _send_all(port, messages) -> None:
+def send_all(port, messages) -> None:
     for message in messages:
         port.send(message)
 
