@@ -5,6 +5,7 @@
     %swap NAME MODEL / %temp NAME / %route NAME ROUTE ... / %listen NAME SOURCE / %pianoroll VOICE
     %sketch NAME [--voice VOICE]         sketches/*.py
     %crepre start|stop|panic|status
+    %clock internal|link|send ROUTE      clock sources; a clock's routes (midi:, osc://)
 
 IPython asks `matcher(context)` with the line so far; it returns the candidates for the word under
 the cursor that start with what is typed.
@@ -19,7 +20,10 @@ MODES = ["callresponse", "polyphony", "battle", "useronly"]
 OPTIONS = {"voice": ["--temp", "--to", "--velocity", "--sigma", "--off", "--at"],
            "swap": ["--at", "--fade"], "temp": ["--at", "--sigma"], "route": ["--at"],
            "listen": ["--mode", "--idle", "--cc", "--log", "--off"], "sketch": ["--voice", "--off"],
-           "pianoroll": ["--bars", "--out"], "crepre": ["--bpm", "--seed"], "bpm": ["--at"]}
+           "pianoroll": ["--bars", "--out"], "crepre": ["--bpm", "--seed"], "bpm": ["--at"],
+           "clock": ["--quantum", "--nudge", "--off"]}
+CLOCKS = ["internal", "link", "send"]
+CLOCK_ROUTES = ["midi:virtual", "midi:", "osc://127.0.0.1:9000/clock"]
 
 
 class MagicCompleter:
@@ -64,6 +68,8 @@ class MagicCompleter:
             return ["now", "beat", "bar", "2", "4"]
         if last_option == "--voice":
             return self.voices()
+        if command == "clock":
+            return CLOCKS if position == 0 else CLOCK_ROUTES if position == 1 and before[:1] == ["send"] else []
         if command == "crepre":
             return ["start", "stop", "panic", "status"] if position == 0 else []
         if command == "sketch":

@@ -32,3 +32,10 @@ def test_tab_offers_voices_models_sketches_routes_and_modes(shell, tmp_path, mon
     assert "osc://127.0.0.1:5000/interface" in matches(shell, "%listen hand ")
     assert matches(shell, "%crepre st") == ["start", "status", "stop"]
     assert "--fade" in matches(shell, "%swap lead melody --")
+
+
+def test_tab_offers_clock_sources_and_where_a_clock_goes(shell):
+    assert matches(shell, "%clock ") == ["internal", "link", "send"]
+    assert matches(shell, "%clock li") == ["link"]
+    assert "midi:virtual" in matches(shell, "%clock send ")
+    assert {"--quantum", "--nudge", "--off"} <= set(matches(shell, "%clock --"))

@@ -193,3 +193,19 @@ def test_a_control_whose_voice_left_before_it_landed_says_so(shell, playing):
         time.sleep(0.05)
     assert [m for _, m in engine.errors if m.startswith("temp lead")] == [
         "temp lead: voice lead was removed before the temperature change landed"]
+
+
+def test_the_clock_magic_shows_the_source_and_refuses_bad_input_in_one_line(shell, playing, capsys):
+    shell.run_line_magic("clock", "")
+    shown = capsys.readouterr().out
+    assert shown.startswith("clock internal: ") and "bpm, bar " in shown
+    since = time.perf_counter()
+    for line, said in [("nonsense", "unknown clock 'nonsense'"), ("link --quantum 0", "--quantum takes"),
+                       ("send print", "a clock goes to midi:PORT or osc://"), ("send", "takes a route"),
+                       ("--nudge far", "--nudge takes milliseconds"), ("send midi:x --off", "no clock is sent")]:
+        with pytest.raises(UsageError, match=said) as raised:
+            shell.run_line_magic("clock", line)
+        assert "\n" not in str(raised.value)
+    shell.run_line_magic("clock", "--nudge -20")
+    assert "every route nudged -20 ms" in capsys.readouterr().out
+    assert_kept_playing(playing, since)
