@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/many_voices.py
 	$(PY) benchmarks/input_latency.py
 	$(PY) benchmarks/notebook_times.py
+	scripts/start_jackd.sh >/dev/null; $(PY) benchmarks/clock_out_jitter.py
 
 # Rebuild the shipped models from data in the music21 package or generated here (scripts/train_shipped.py;
 # about 23 min melody, 10 min abc, 3 min chorale, 2 min gesture on 2 CPU cores).
