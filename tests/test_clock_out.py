@@ -22,6 +22,7 @@ def test_midi_clock_out_is_24_pulses_a_beat_through_a_tempo_change(jack):
     try:
         assert "next bar line" in engine.send_clock("midi:virtual")
         connect_livecrepre_to("crepre-clock-in")
+        time.sleep(0.1)  # JACK passes MIDI on a new connection from a later cycle
         engine.start()
         time.sleep(2.5)
         change = engine.set_bpm(100)
