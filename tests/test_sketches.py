@@ -210,6 +210,7 @@ def test_a_transform_returning_a_flood_is_bounded_and_the_clock_keeps_time(sketc
     for _, e in notes.events:
         per_tick[e.tick] = per_tick.get(e.tick, 0) + 1
     assert per_tick and max(per_tick.values()) == MOST_NOTES
-    reports = [m for _, m in engine.errors if m.startswith("sketch flood:")]
+    # (building 20,000 notes can pass the 10 ms deadline on a loaded machine: that tick is skipped, said)
+    reports = [m for _, m in engine.errors if m.startswith("sketch flood:") and "took longer than 10 ms" not in m]
     assert reports == [f"sketch flood: transform returned 20000 notes in one tick; {MOST_NOTES} play, "
                        f"the rest are dropped (said once)"]
